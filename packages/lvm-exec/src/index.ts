@@ -1,1 +1,26 @@
-export {};
+export { createLvm, defaultTimeoutMs, maxStripes } from "./lvm.js";
+export type {
+  CallOptions,
+  CreateLogicalVolumeRequest,
+  CreateSnapshotRequest,
+  CreateThinPoolRequest,
+  ExtendLogicalVolumeRequest,
+  Lvm,
+  LvmOptions,
+  LvRef,
+  TagsRequest,
+} from "./lvm.js";
+export { isLvmError, LvmError } from "./lvm-error.js";
+export type { LvmErrorCode, LvmErrorDetails } from "./lvm-error.js";
+export { execFileExecutor, killGraceMs } from "./executor.js";
+export type { ExecOptions, ExecResult, Executor } from "./executor.js";
+export type { LogicalVolume, VolumeGroup, VolumeGroupReport } from "./report.js";
+export {
+  maxNameLength,
+  maxTagLength,
+  reservedLvPrefixes,
+  reservedLvSubstrings,
+  validateLvName,
+  validateTag,
+  validateVgName,
+} from "./validation.js";
