@@ -1,0 +1,100 @@
+# Shared by tools/deps/4x-*.sh (source it after tools/lib.sh): builds Go commands from the Go module proxy into a
+# versioned cache directory and links them into TOPOLVM_BIN.
+#
+# Each build lands in $TOPOLVM_CACHE/build/NAME-VERSION-HASH, where HASH covers everything that shapes the result
+# (the recipe arguments and the wrapper module's go.mod, go.sum and sources), so a changed pin rebuilds and an
+# unchanged one is skipped. A build writes into a .partial directory first and is renamed only once complete, so an
+# interrupted build is never mistaken for a finished one.
+#
+# Builds are static (CGO_ENABLED=0) so that the result does not depend on whether a C compiler is installed, and
+# stripped (-s -w) to keep the cache small; GOCACHE and GOMODCACHE stay at their defaults so later builds reuse them.
+
+GO_TOOLS_DIR="$REPO_ROOT/tools/go"
+GO_BUILD_ROOT="$TOPOLVM_CACHE/build"
+
+command -v go >/dev/null || die "go is not installed; the cluster binaries are built with the Go toolchain"
+
+# _recipe_hash ARG...: short hash of the arguments and, for a wrapper module named by the first argument, its files.
+_recipe_hash() {
+  local module_dir=$1
+  {
+    printf '%s\n' "$@"
+    if [ -d "$module_dir" ]; then
+      find "$module_dir" -maxdepth 1 -type f \( -name go.mod -o -name go.sum -o -name '*.go' \) -print0 \
+        | sort -z | xargs -0 cat
+    fi
+  } | sha256sum | cut -c1-12
+}
+
+# _cached BUILD_DIR NAMES RUNNER ARG...: unless BUILD_DIR is complete, runs RUNNER OUT_DIR ARG..., checks that it
+# produced every binary in NAMES (space separated), and times it; then links the binaries into TOPOLVM_BIN.
+_cached() {
+  local dir=$1 names=$2 runner=$3 name
+  shift 3
+  if [ ! -f "$dir/.complete" ]; then
+    local start=$SECONDS
+    log "building $names ($(basename "$dir"))"
+    rm -rf "$dir.partial"
+    mkdir -p "$dir.partial"
+    "$runner" "$dir.partial" "$@"
+    for name in $names; do
+      [ -x "$dir.partial/$name" ] || die "the build of $(basename "$dir") did not produce $name"
+    done
+    touch "$dir.partial/.complete"
+    rm -rf "$dir"
+    mv "$dir.partial" "$dir"
+    log "built $names in $((SECONDS - start)) s"
+  fi
+  for name in $names; do
+    ln -sfn "$dir/$name" "$TOPOLVM_BIN/$name"
+  done
+  GO_BUILT_DIR=$dir
+}
+
+_run_go_build() {
+  local out=$1 module_dir=$2 ldflags=$3
+  shift 3
+  (cd "$module_dir" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w $ldflags" -o "$out/" "$@")
+}
+
+_run_go_install() {
+  local out=$1 ldflags=$2
+  shift 2
+  # GOFLAGS=-mod=mod is rejected by `go install module@version`, so the caller's GOFLAGS are not passed on.
+  CGO_ENABLED=0 GOBIN="$out" GOFLAGS= go install -trimpath -buildvcs=false -ldflags="-s -w $ldflags" "$@"
+}
+
+# go_build_cached NAME VERSION MODULE LDFLAGS PKG...: builds PKG... (commands of the wrapper module tools/go/MODULE)
+# with `go build`; each binary is named after the last element of its package path. Sets GO_BUILT_DIR.
+go_build_cached() {
+  local name=$1 version=$2 module=$3 ldflags=$4
+  shift 4
+  local module_dir="$GO_TOOLS_DIR/$module"
+  [ -f "$module_dir/go.mod" ] || die "no wrapper module at $module_dir"
+  local pkg names=""
+  for pkg in "$@"; do names+="${names:+ }${pkg##*/}"; done
+  local hash
+  hash=$(_recipe_hash "$module_dir" "$ldflags" "$@")
+  _cached "$GO_BUILD_ROOT/$name-$version-$hash" "$names" _run_go_build "$module_dir" "$ldflags" "$@"
+}
+
+# go_install_cached NAME VERSION LDFLAGS PKG@VERSION...: builds modules that have no replace directives with
+# `go install module@version`; each binary is named after the last element of its package path. Sets GO_BUILT_DIR.
+go_install_cached() {
+  local name=$1 version=$2 ldflags=$3
+  shift 3
+  local pkg names=""
+  for pkg in "$@"; do
+    pkg=${pkg%@*}
+    names+="${names:+ }${pkg##*/}"
+  done
+  local hash
+  hash=$(_recipe_hash "" "$ldflags" "$@")
+  _cached "$GO_BUILD_ROOT/$name-$version-$hash" "$names" _run_go_install "$ldflags" "$@"
+}
+
+# go_module_dir MODULE@VERSION: downloads a module (verified against go.sum or the checksum database) and prints its
+# directory in GOMODCACHE.
+go_module_dir() {
+  (cd "$GO_TOOLS_DIR" && GOFLAGS= go mod download -json "$1") | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'
+}
