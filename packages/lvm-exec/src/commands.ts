@@ -87,5 +87,5 @@ export function tagArgs(lvPath: string, tags: readonly string[], action: "add" |
 }
 
 export function activateArgs(lvPath: string, active: boolean): string[] {
-  return active ? ["lvchange", "-k", "n", "-a", "y", lvPath] : ["lvchange", "-a", "n", lvPath];
+  return ["lvchange", "-a", active ? "y" : "n", ...(active ? ["-K"] : []), lvPath];
 }
