@@ -74,7 +74,7 @@ export interface Lvm {
   listLogicalVolumes(vgName?: string, options?: CallOptions): Promise<LogicalVolume[]>;
   /** NotFound when the VG or the LV does not exist. */
   getLogicalVolume(ref: LvRef, options?: CallOptions): Promise<LogicalVolume>;
-  /** Every given VG (default: all) with its LVs, from one `lvm fullreport` command. */
+  /** Every given VG (default: all) with its LVs, sorted by VG name, from one `lvm fullreport` command. */
   fullReport(vgNames?: readonly string[], options?: CallOptions): Promise<VolumeGroupReport[]>;
   /** Creates a thick LV, or a thin one with `thinPool`; returns it as LVM reports it (real size). */
   createLogicalVolume(request: CreateLogicalVolumeRequest, options?: CallOptions): Promise<LogicalVolume>;
@@ -259,7 +259,9 @@ export function createLvm(options: LvmOptions = {}): Lvm {
     async fullReport(vgNames = [], call = {}) {
       if (!Array.isArray(vgNames)) throw invalid("vgNames must be an array of volume group names");
       const names = vgNames.map((name: unknown, i) => validateVgName(name, `vgNames[${i}]`));
-      return report(commands.fullReportArgs(names), call, parseFullReport);
+      const reports = await report(commands.fullReportArgs(names), call, parseFullReport);
+      // fullreport lists VGs in the order it finds them on disk; sort like vgs does.
+      return reports.sort((a, b) => (a.volumeGroup.name < b.volumeGroup.name ? -1 : a.volumeGroup.name > b.volumeGroup.name ? 1 : 0));
     },
 
     async createLogicalVolume(request, call = {}) {
