@@ -1,1 +1,44 @@
-export {};
+export { capacityAnnotationPrefix, capacityResourceName, defaultDeviceClassKey } from "./topolvm-names.js";
+export {
+  CapacityRequestError,
+  capacityRequestOf,
+  nodeCapacityOf,
+  parseCapacityBytes,
+  type CapacityRequest,
+  type NodeCapacity,
+} from "./capacity.js";
+export type { CandidateNode } from "./candidate-node.js";
+export { divisorFor, type Divisors } from "./divisors.js";
+export { capacityScore, maxScore, minScore } from "./score.js";
+export { filter, unfitReason, type FilterOutcome } from "./filter.js";
+export { nodeScore, prioritize, type HostPriority } from "./prioritize.js";
+export {
+  ExtenderArgsError,
+  parseExtenderArgs,
+  type ExtenderArgs,
+  type NodeObject,
+  type PodInfo,
+} from "./extender-args.js";
+export {
+  predicateVerb,
+  prioritizeVerb,
+  type ExtenderContext,
+  type ExtenderFilterResult,
+  type HostPriorityJson,
+  type NodeCapacitySource,
+} from "./extender-verbs.js";
+export {
+  SchedulerOptionsError,
+  defaultListen,
+  loadSchedulerOptions,
+  parseListenAddress,
+  parseSchedulerOptions,
+  schedulerOptionsFrom,
+  type ListenAddress,
+  type SchedulerOptions,
+} from "./scheduler-options.js";
+export { createExtenderMetrics, type ExtenderMetrics, type ExtenderMetricsOptions, type Verb } from "./metrics.js";
+export { HttpError, defaultBodyLimitBytes, readBody, readJsonBody } from "./request-body.js";
+export { createExtenderApp, type ExtenderAppOptions } from "./extender-app.js";
+export { startExtenderServer, type ExtenderServer } from "./extender-server.js";
+export { createNodeCache, type NodeCache, type NodeCacheOptions } from "./node-cache.js";

@@ -1,0 +1,119 @@
+import Koa from "koa";
+import type { Logger } from "pino";
+import { ExtenderArgsError, parseExtenderArgs, type ExtenderArgs } from "./extender-args.js";
+import { predicateVerb, prioritizeVerb, type ExtenderContext } from "./extender-verbs.js";
+import type { ExtenderMetrics, Verb } from "./metrics.js";
+import { HttpError, defaultBodyLimitBytes, readJsonBody } from "./request-body.js";
+
+/** What the HTTP adapter is built from. */
+export interface ExtenderAppOptions {
+  readonly context: ExtenderContext;
+  readonly metrics: ExtenderMetrics;
+  readonly logger: Logger;
+  /** Why the extender is not ready (node cache not synced, shutting down), or undefined when it is. */
+  readonly notReadyReason: () => string | undefined;
+  readonly bodyLimitBytes?: number;
+}
+
+const routes: Readonly<Record<string, { method: string; verb: Verb }>> = {
+  "/predicate": { method: "POST", verb: "predicate" },
+  "/prioritize": { method: "POST", verb: "prioritize" },
+  "/status": { method: "GET", verb: "status" },
+  "/metrics": { method: "GET", verb: "metrics" },
+};
+
+interface Summary {
+  pod?: string;
+  nodes?: number;
+}
+
+function podName(args: ExtenderArgs): string {
+  return `${args.pod.namespace ?? ""}/${args.pod.name ?? ""}`;
+}
+
+/** The koa application serving the extender's routes; it answers every request and never lets an error escape. */
+export function createExtenderApp(options: ExtenderAppOptions): Koa {
+  const { context, metrics, logger } = options;
+  const bodyLimitBytes = options.bodyLimitBytes ?? defaultBodyLimitBytes;
+  const app = new Koa();
+
+  async function readArgs(ctx: Koa.Context, summary: Summary): Promise<ExtenderArgs> {
+    const body = await readJsonBody(ctx.req, bodyLimitBytes);
+    try {
+      const args = parseExtenderArgs(body);
+      summary.pod = podName(args);
+      summary.nodes = args.nodes?.length ?? args.nodeNames?.length ?? 0;
+      return args;
+    } catch (error) {
+      if (error instanceof ExtenderArgsError) {
+        throw new HttpError(400, `bad ExtenderArgs: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+
+  async function serve(ctx: Koa.Context, verb: Verb, summary: Summary): Promise<void> {
+    switch (verb) {
+      case "predicate":
+        ctx.type = "application/json";
+        ctx.body = JSON.stringify(predicateVerb(await readArgs(ctx, summary), context));
+        return;
+      case "prioritize":
+        ctx.type = "application/json";
+        ctx.body = JSON.stringify(prioritizeVerb(await readArgs(ctx, summary), context));
+        return;
+      case "status": {
+        const reason = options.notReadyReason();
+        ctx.status = reason === undefined ? 200 : 503;
+        ctx.body = reason ?? "ok";
+        return;
+      }
+      case "metrics":
+        ctx.type = metrics.registry.contentType;
+        ctx.body = await metrics.registry.metrics();
+        return;
+      case "other":
+        throw new HttpError(404, "not found");
+    }
+  }
+
+  app.use(async (ctx) => {
+    const startedAt = process.hrtime.bigint();
+    const route = routes[ctx.path];
+    const verb = route?.verb ?? "other";
+    const summary: Summary = {};
+    try {
+      if (route !== undefined && ctx.method !== route.method) {
+        ctx.set("Allow", route.method);
+        throw new HttpError(405, `${ctx.path} accepts only ${route.method}`);
+      }
+      await serve(ctx, verb, summary);
+    } catch (error) {
+      const status = error instanceof HttpError ? error.status : 500;
+      if (status === 500) {
+        logger.error({ err: error, verb }, "request failed");
+      }
+      // A body over the limit is left partly unread; only closing the connection keeps the next request on it whole.
+      if (status === 413) {
+        ctx.set("Connection", "close");
+      }
+      ctx.status = status;
+      ctx.type = "text/plain";
+      ctx.body = status === 500 ? "internal error" : (error as Error).message;
+    }
+    const durationSeconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
+    metrics.observeRequest(verb, ctx.status, durationSeconds);
+    const entry = { verb, status: ctx.status, durationMs: durationSeconds * 1000, ...summary };
+    if (ctx.status >= 400) {
+      logger.warn({ ...entry, error: ctx.body }, "request rejected");
+    } else if (verb === "predicate" || verb === "prioritize") {
+      logger.info(entry, "request served");
+    } else {
+      logger.debug(entry, "request served");
+    }
+  });
+  app.on("error", (error: unknown) => {
+    logger.error({ err: error }, "HTTP response failed");
+  });
+  return app;
+}

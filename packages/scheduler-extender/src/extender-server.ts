@@ -1,0 +1,58 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type Koa from "koa";
+import type { ListenAddress } from "./scheduler-options.js";
+
+/** A listening extender server. */
+export interface ExtenderServer {
+  /** The bound address; its port is the real one when the options asked for port 0. */
+  readonly address: AddressInfo;
+  /** True once draining began: readiness should turn false. */
+  draining(): boolean;
+  /**
+   * Drains: stops accepting connections, lets in-flight requests finish (answering them with `Connection: close`), and
+   * resolves when every connection is closed. Connections still open after `graceMs` are cut.
+   */
+  close(graceMs: number): Promise<void>;
+}
+
+/** Serves a koa application on the given address. */
+export async function startExtenderServer(app: Koa, listen: ListenAddress): Promise<ExtenderServer> {
+  let isDraining = false;
+  const handle = app.callback();
+  const server: Server = createServer((request, response) => {
+    if (isDraining) {
+      response.setHeader("Connection", "close");
+    }
+    void handle(request, response);
+  });
+  // kube-scheduler keeps connections alive between scheduling cycles; outlive its idle pool's timeout.
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ port: listen.port, ...(listen.host === "" ? {} : { host: listen.host }) }, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const closed = new Promise<void>((resolve) => server.once("close", resolve));
+  return {
+    address: server.address() as AddressInfo,
+    draining: () => isDraining,
+    async close(graceMs) {
+      if (!isDraining) {
+        isDraining = true;
+        server.close();
+        server.closeIdleConnections();
+        // Connections busy now become idle after their response; sweep them until none is left.
+        const sweep = setInterval(() => { server.closeIdleConnections(); }, 100);
+        const cut = setTimeout(() => { server.closeAllConnections(); }, graceMs);
+        void closed.finally(() => {
+          clearInterval(sweep);
+          clearTimeout(cut);
+        });
+      }
+      await closed;
+    },
+  };
+}
