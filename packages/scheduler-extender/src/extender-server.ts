@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type Koa from "koa";
 import type { ListenAddress } from "./scheduler-options.js";
@@ -20,9 +20,13 @@ export interface ExtenderServer {
 export async function startExtenderServer(app: Koa, listen: ListenAddress): Promise<ExtenderServer> {
   let isDraining = false;
   const handle = app.callback();
+  const inFlight = new Set<ServerResponse>();
   const server: Server = createServer((request, response) => {
     if (isDraining) {
       response.setHeader("Connection", "close");
+    } else {
+      inFlight.add(response);
+      response.once("close", () => inFlight.delete(response));
     }
     void handle(request, response);
   });
@@ -42,6 +46,13 @@ export async function startExtenderServer(app: Koa, listen: ListenAddress): Prom
     async close(graceMs) {
       if (!isDraining) {
         isDraining = true;
+        // Responses not yet started tell their clients to reconnect elsewhere instead of reusing the connection.
+        for (const response of inFlight) {
+          if (!response.headersSent) {
+            response.setHeader("Connection", "close");
+          }
+        }
+        inFlight.clear();
         server.close();
         server.closeIdleConnections();
         // Connections busy now become idle after their response; sweep them until none is left.

@@ -26,9 +26,9 @@ export class SchedulerOptionsError extends Error {
 export const defaultListen = ":9251";
 const knownKeys = new Set(["listen", "default-divisor", "divisors"]);
 
-/** Shows a decoded YAML value in an error; YAML yields no functions or symbols, the other values JSON cannot show. */
+/** Shows a decoded YAML value in an error: numbers as YAML wrote them (JSON has no Infinity), the rest as JSON. */
 function show(value: unknown): string {
-  return value === undefined ? "undefined" : JSON.stringify(value);
+  return typeof value === "number" || value === undefined ? String(value) : JSON.stringify(value);
 }
 
 /** Parses `host:port`, `:port` or `[ipv6]:port`. */

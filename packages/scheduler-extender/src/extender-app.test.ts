@@ -1,0 +1,210 @@
+import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { createExtenderApp, type ExtenderAppOptions } from "./extender-app.js";
+import type { NodeCapacitySource } from "./extender-verbs.js";
+import { startExtenderServer, type ExtenderServer } from "./extender-server.js";
+import { createExtenderMetrics } from "./metrics.js";
+import { defaultBodyLimitBytes } from "./request-body.js";
+
+const key = "capacity.topolvm.cybozu.com/00default";
+const gib = 1024 ** 3;
+const pod = { metadata: { name: "p", namespace: "ns", annotations: { [key]: String(5 * gib) } } };
+const nodes = {
+  items: [
+    { metadata: { name: "small", annotations: { [key]: String(gib) } } },
+    { metadata: { name: "big", annotations: { [key]: String(64 * gib) } } },
+  ],
+};
+
+let servers: ExtenderServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.map((server) => server.close(1000)));
+  servers = [];
+});
+
+async function start(overrides: Partial<ExtenderAppOptions> = {}): Promise<{ url: string; server: ExtenderServer }> {
+  const app = createExtenderApp({
+    context: { divisors: { defaultDivisor: 1, byDeviceClass: new Map() }, nodeCache: undefined },
+    metrics: createExtenderMetrics({ processMetrics: false }),
+    logger: pino({ level: "silent" }),
+    notReadyReason: () => undefined,
+    ...overrides,
+  });
+  const server = await startExtenderServer(app, { host: "127.0.0.1", port: 0 });
+  servers.push(server);
+  return { url: `http://127.0.0.1:${server.address.port}`, server };
+}
+
+interface RawResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** Sends a request with node:http so the test controls the body's framing and timing. */
+function send(
+  url: string,
+  options: { method?: string; path: string; headers?: Record<string, string | number>; chunks?: (string | Buffer)[] },
+  beforeEnd?: () => Promise<void>,
+): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(`${url}${options.path}`, { method: options.method ?? "POST", headers: options.headers ?? {} });
+    request.on("response", (response) => {
+      const chunks: Buffer[] = [];
+      response.on("data", (chunk: Buffer) => chunks.push(chunk));
+      response.on("end", () => {
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString("utf8") });
+      });
+    });
+    // The server may close the socket while a rejected body is still being written; the response already came.
+    request.on("error", (error) => {
+      reject(error);
+    });
+    for (const chunk of options.chunks ?? []) {
+      request.write(chunk);
+    }
+    void (beforeEnd ?? (() => Promise.resolve()))().then(() => request.end());
+  });
+}
+
+function post(url: string, path: string, body: string): Promise<Response> {
+  return fetch(`${url}${path}`, { method: "POST", body, headers: { "content-type": "application/json" } });
+}
+
+describe("the extender's HTTP adapter", () => {
+  it("serves /predicate and /prioritize with kube-scheduler's JSON", async () => {
+    const { url } = await start();
+    const filtered = await post(url, "/predicate", JSON.stringify({ Pod: pod, Nodes: nodes }));
+    expect(filtered.status).toBe(200);
+    expect(filtered.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(await filtered.json()).toEqual({
+      Nodes: { items: [nodes.items[1]] },
+      FailedNodes: {},
+      FailedAndUnresolvableNodes: { small: 'TopoLVM: not enough free space in device-class "00default"' },
+      Error: "",
+    });
+    const scored = await post(url, "/prioritize", JSON.stringify({ pod, nodes }));
+    expect(await scored.json()).toEqual([
+      { Host: "small", Score: 0 },
+      { Host: "big", Score: 6 },
+    ]);
+  });
+
+  it.each([
+    { body: "{bad", message: /^malformed JSON in request body: / },
+    { body: "", message: /^request body is empty; expected ExtenderArgs JSON$/ },
+    { body: "[]", message: /^bad ExtenderArgs: request body must be a JSON object \(ExtenderArgs\)$/ },
+    { body: JSON.stringify({ Nodes: nodes }), message: /^bad ExtenderArgs: Pod is missing$/ },
+    { body: JSON.stringify({ Pod: pod }), message: /^bad ExtenderArgs: one of Nodes or NodeNames is required$/ },
+  ])("answers 400 with a message for the body $body", async ({ body, message }) => {
+    const { url } = await start();
+    for (const path of ["/predicate", "/prioritize"]) {
+      const response = await post(url, path, body);
+      expect(response.status).toBe(400);
+      expect(await response.text()).toMatch(message);
+    }
+  });
+
+  it("limits bodies to 10 MiB by default", () => {
+    expect(defaultBodyLimitBytes).toBe(10 * 1024 * 1024);
+  });
+
+  it("answers 413 to a body declared larger than the limit, without reading it", async () => {
+    const { url } = await start({ bodyLimitBytes: 1024 });
+    const response = await send(url, { path: "/predicate", headers: { "content-length": 4096 }, chunks: ["{"] });
+    expect(response.status).toBe(413);
+    expect(response.body).toBe("request body is larger than the limit of 1024 bytes");
+    expect(response.headers.connection).toBe("close");
+  });
+
+  it("answers 413 to a chunked body that grows past the limit", async () => {
+    const { url } = await start({ bodyLimitBytes: 1024 });
+    const response = await send(url, { path: "/prioritize", chunks: ['{"Pod":', Buffer.alloc(2048, " ")] });
+    expect(response.status).toBe(413);
+  });
+
+  it("accepts a body of exactly the limit", async () => {
+    const body = JSON.stringify({ Pod: pod, Nodes: nodes });
+    const { url } = await start({ bodyLimitBytes: Buffer.byteLength(body) });
+    expect((await post(url, "/predicate", body)).status).toBe(200);
+  });
+
+  it("answers 404 to unknown routes and 405 to the wrong method", async () => {
+    const { url } = await start();
+    const missing = await fetch(`${url}/filter`, { method: "POST", body: "{}" });
+    expect(missing.status).toBe(404);
+    expect(await missing.text()).toBe("not found");
+    const wrongMethod = await fetch(`${url}/predicate`);
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get("allow")).toBe("POST");
+  });
+
+  it("reports readiness on /status", async () => {
+    let reason: string | undefined = "node cache not synced with the API server yet";
+    const { url } = await start({ notReadyReason: () => reason });
+    const notReady = await fetch(`${url}/status`);
+    expect(notReady.status).toBe(503);
+    expect(await notReady.text()).toBe("node cache not synced with the API server yet");
+    reason = undefined;
+    const ready = await fetch(`${url}/status`);
+    expect(ready.status).toBe(200);
+    expect(await ready.text()).toBe("ok");
+  });
+
+  it("counts requests and their latency per verb on /metrics", async () => {
+    const { url } = await start();
+    await post(url, "/predicate", JSON.stringify({ Pod: pod, Nodes: nodes }));
+    await post(url, "/predicate", "{bad");
+    await post(url, "/prioritize", JSON.stringify({ Pod: pod, Nodes: nodes }));
+    const text = await (await fetch(`${url}/metrics`)).text();
+    expect(text).toContain('topolvm_scheduler_requests_total{verb="predicate",code="200"} 1');
+    expect(text).toContain('topolvm_scheduler_requests_total{verb="predicate",code="400"} 1');
+    expect(text).toContain('topolvm_scheduler_requests_total{verb="prioritize",code="200"} 1');
+    expect(text).toContain('topolvm_scheduler_request_duration_seconds_count{verb="predicate"} 2');
+    expect(text).toContain('topolvm_scheduler_request_duration_seconds_count{verb="prioritize"} 1');
+  });
+
+  it("answers 500 when a dependency throws, and keeps serving", async () => {
+    const broken: NodeCapacitySource = {
+      synced: () => true,
+      get: () => {
+        throw new Error("cache exploded");
+      },
+    };
+    const { url } = await start({ context: { divisors: { defaultDivisor: 1, byDeviceClass: new Map() }, nodeCache: broken } });
+    const failed = await post(url, "/predicate", JSON.stringify({ Pod: pod, NodeNames: ["a"] }));
+    expect(failed.status).toBe(500);
+    expect(await failed.text()).toBe("internal error");
+    expect((await fetch(`${url}/status`)).status).toBe(200);
+  });
+
+  it("drains: finishes a request in flight, closes its connection and refuses new ones", async () => {
+    const { url, server } = await start();
+    const body = JSON.stringify({ Pod: pod, Nodes: nodes });
+    const request = httpRequest(`${url}/predicate`, { method: "POST", headers: { "content-length": Buffer.byteLength(body) } });
+    const responded = new Promise<RawResponse>((resolve, reject) => {
+      request.on("error", reject);
+      request.on("response", (response) => {
+        let text = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => (text += chunk));
+        response.on("end", () => {
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: text });
+        });
+      });
+    });
+    request.write(body.slice(0, 10));
+    // Let the server take the request in before draining starts.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const closing = server.close(5000);
+    expect(server.draining()).toBe(true);
+    await expect(fetch(`${url}/status`)).rejects.toThrow();
+    request.end(body.slice(10));
+    const response = await responded;
+    expect(response.status).toBe(200);
+    expect(response.headers.connection).toBe("close");
+    expect((JSON.parse(response.body) as { Nodes: unknown }).Nodes).toEqual({ items: [nodes.items[1]] });
+    await closing;
+  });
+});

@@ -1,0 +1,71 @@
+import { describe, expect, it } from "vitest";
+import { ExtenderArgsError, parseExtenderArgs } from "./extender-args.js";
+
+const pod = { metadata: { name: "web", namespace: "default", annotations: { "capacity.topolvm.cybozu.com/ssd": "1" } } };
+const nodeA = { metadata: { name: "a", annotations: { "capacity.topolvm.cybozu.com/ssd": "2" } }, status: { x: 1 } };
+
+describe("parseExtenderArgs", () => {
+  it("reads the Go field names kube-scheduler sends today", () => {
+    const args = parseExtenderArgs({ Pod: pod, Nodes: { items: [nodeA] }, NodeNames: null });
+    expect(args.pod).toEqual({ name: "web", namespace: "default", annotations: pod.metadata.annotations });
+    expect(args.nodes).toEqual([{ name: "a", annotations: nodeA.metadata.annotations, object: nodeA }]);
+    expect(args.nodes?.[0]?.object).toBe(nodeA);
+    expect(args.nodeNames).toBeUndefined();
+  });
+
+  it("reads the lowercase keys older releases and other tools send", () => {
+    const args = parseExtenderArgs({ pod, nodenames: ["a", "b"] });
+    expect(args.pod.name).toBe("web");
+    expect(args.nodes).toBeUndefined();
+    expect(args.nodeNames).toEqual(["a", "b"]);
+  });
+
+  it("matches keys case-insensitively like Go, preferring the exact Go name", () => {
+    const args = parseExtenderArgs({ POD: pod, nodeNames: ["x"], NODENAMES: ["y"], NodeNames: ["z"] });
+    expect(args.pod.name).toBe("web");
+    expect(args.nodeNames).toEqual(["z"]);
+  });
+
+  it("ignores unknown fields", () => {
+    const args = parseExtenderArgs({ Pod: { ...pod, spec: { weird: true } }, NodeNames: ["a"], Extra: 1 });
+    expect(args.nodeNames).toEqual(["a"]);
+  });
+
+  it("takes a null NodeList items (Go's empty slice) as no nodes", () => {
+    expect(parseExtenderArgs({ Pod: pod, Nodes: { metadata: {}, items: null } }).nodes).toEqual([]);
+  });
+
+  it("accepts a pod without metadata as one that requests nothing", () => {
+    expect(parseExtenderArgs({ Pod: {}, NodeNames: [] }).pod).toEqual({
+      name: undefined,
+      namespace: undefined,
+      annotations: undefined,
+    });
+  });
+
+  it.each([
+    { body: null, message: "request body must be a JSON object (ExtenderArgs)" },
+    { body: [], message: "request body must be a JSON object (ExtenderArgs)" },
+    { body: { Nodes: { items: [] } }, message: "Pod is missing" },
+    { body: { Pod: "web", NodeNames: [] }, message: "Pod must be a Pod object" },
+    { body: { Pod: { metadata: [] }, NodeNames: [] }, message: "Pod.metadata must be an object" },
+    { body: { Pod: { metadata: { name: 3 } }, NodeNames: [] }, message: "Pod.metadata.name must be a string" },
+    {
+      body: { Pod: { metadata: { annotations: { a: 1 } } }, NodeNames: [] },
+      message: 'Pod.metadata.annotations["a"] must be a string',
+    },
+    { body: { Pod: pod }, message: "one of Nodes or NodeNames is required" },
+    { body: { Pod: pod, Nodes: [] }, message: "Nodes must be a NodeList object" },
+    { body: { Pod: pod, Nodes: { items: {} } }, message: "Nodes.items must be an array" },
+    { body: { Pod: pod, Nodes: { items: [nodeA, 7] } }, message: "Nodes.items[1] must be a Node object" },
+    { body: { Pod: pod, Nodes: { items: [{ metadata: {} }] } }, message: "Nodes.items[0].metadata.name must be a non-empty string" },
+    {
+      body: { Pod: pod, Nodes: { items: [{ metadata: { name: "a", annotations: "x" } }] } },
+      message: "Nodes.items[0].metadata.annotations must be an object",
+    },
+    { body: { Pod: pod, NodeNames: "a" }, message: "NodeNames must be an array of node names" },
+    { body: { Pod: pod, NodeNames: ["a", ""] }, message: "NodeNames[1] must be a non-empty string" },
+  ])("rejects $body with “$message”", ({ body, message }) => {
+    expect(() => parseExtenderArgs(body)).toThrow(new ExtenderArgsError(message));
+  });
+});
