@@ -67,6 +67,16 @@ async function post(url: string, body: unknown, contentType = "application/json"
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
+/** Runs a test against a fresh server and closes it whatever happens. */
+async function withServer(options: Parameters<typeof serve>[0], run: (served: Served) => Promise<void>): Promise<void> {
+  const served = await serve(options);
+  try {
+    await run(served);
+  } finally {
+    await served.close();
+  }
+}
+
 function decodePatch(body: Record<string, unknown>): unknown {
   const response = body.response as { patch: string };
   return JSON.parse(Buffer.from(response.patch, "base64").toString("utf8"));
@@ -171,13 +181,10 @@ describe("webhook app", () => {
 
 describe("webhook app failures", () => {
   it("reports a disabled hook as such", async () => {
-    const served = await serve({ podHook: false });
-    try {
+    await withServer({ podHook: false }, async (served) => {
       const answer = await post(`${served.url}/pod/mutate`, review("Pod", podObject));
       expect(answer).toMatchObject({ status: 404, body: { message: "the pod hook is disabled (--disable-pod-hook)" } });
-    } finally {
-      await served.close();
-    }
+    });
   });
 
   it("answers 503 when the cluster state is unavailable, so failurePolicy decides", async () => {
@@ -186,16 +193,13 @@ describe("webhook app failures", () => {
       storageClasses: () => Promise.resolve([]),
       persistentVolumeClaim: () => Promise.reject(new LookupUnavailableError("the PersistentVolumeClaim cache has not synced with the API server yet")),
     };
-    const served = await serve({ lookup: unavailable });
-    try {
+    await withServer({ lookup: unavailable }, async (served) => {
       const answer = await post(`${served.url}/pod/mutate`, review("Pod", podObject));
       expect(answer).toMatchObject({
         status: 503,
         body: { reason: "ServiceUnavailable", message: "the PersistentVolumeClaim cache has not synced with the API server yet" },
       });
-    } finally {
-      await served.close();
-    }
+    });
   });
 
   it("answers 503 when lookups outlast the request deadline", async () => {
@@ -204,13 +208,10 @@ describe("webhook app failures", () => {
       storageClasses: () => new Promise(() => undefined),
       persistentVolumeClaim: () => new Promise(() => undefined),
     };
-    const served = await serve({ lookup: hanging, requestTimeoutMs: 50 });
-    try {
+    await withServer({ lookup: hanging, requestTimeoutMs: 50 }, async (served) => {
       const answer = await post(`${served.url}/pvc/mutate`, review("PersistentVolumeClaim", claimObject));
       expect(answer).toMatchObject({ status: 503, body: { message: "no answer within the 50 ms request deadline" } });
-    } finally {
-      await served.close();
-    }
+    });
   });
 
   it("answers 500 with the message of an unexpected failure", async () => {
@@ -219,12 +220,9 @@ describe("webhook app failures", () => {
       storageClasses: () => Promise.resolve([]),
       persistentVolumeClaim: () => Promise.resolve(undefined),
     };
-    const served = await serve({ lookup: broken });
-    try {
+    await withServer({ lookup: broken }, async (served) => {
       const answer = await post(`${served.url}/pvc/mutate`, review("PersistentVolumeClaim", claimObject));
       expect(answer).toMatchObject({ status: 500, body: { reason: "InternalError", message: "internal error: boom" } });
-    } finally {
-      await served.close();
-    }
+    });
   });
 });
