@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -52,6 +52,36 @@ describe("npm pack", () => {
       encoding: "utf8",
     });
     expect(out.trim()).toBe("object");
+  });
+
+  it("type-checks an import of createLvm from @topolvm/lvm-exec in the consumer (NodeNext)", () => {
+    // The `@ts-expect-error` lines fail the check if the published types degrade to `any`.
+    const source = [
+      'import { createLvm, isLvmError, type LogicalVolume, type Lvm } from "@topolvm/lvm-exec";',
+      "const lvm: Lvm = createLvm({ timeoutMs: 1000, commandPrefix: [\"nsenter\", \"-t\", \"1\", \"/sbin/lvm\"] });",
+      'export const created: Promise<LogicalVolume> = lvm.createLogicalVolume({ vgName: "vg", name: "lv", sizeBytes: 1 << 30 });',
+      "export const free: Promise<number> = lvm.getVolumeGroup(\"vg\").then((vg) => vg.freeBytes);",
+      "export const notFound = (e: unknown): boolean => isLvmError(e, \"NotFound\");",
+      "// @ts-expect-error sizes are numbers of bytes",
+      'void lvm.createLogicalVolume({ vgName: "vg", name: "lv", sizeBytes: "1G" });',
+      "// @ts-expect-error error codes are a closed set",
+      'isLvmError(null, "Busy");',
+    ].join("\n");
+    writeFileSync(join(consumer, "check.ts"), source);
+    const compilerOptions = {
+      module: "NodeNext",
+      moduleResolution: "NodeNext",
+      target: "ES2023",
+      strict: true,
+      noEmit: true,
+      types: ["node"],
+      typeRoots: [join(workspaceRoot, "node_modules", "@types")],
+    };
+    writeFileSync(join(consumer, "tsconfig.json"), JSON.stringify({ compilerOptions, files: ["check.ts"] }));
+    const tsc = join(workspaceRoot, "node_modules", "typescript", "bin", "tsc");
+    const result = spawnSync(process.execPath, [tsc, "-p", consumer], { cwd: consumer, encoding: "utf8" });
+    expect(result.stdout + result.stderr).toBe("");
+    expect(result.status).toBe(0);
   });
 
   it.each(packageDirs.flatMap((dir) => Object.keys(manifest(dir).bin ?? {}).map((bin) => [bin, dir] as const)))(

@@ -1,0 +1,170 @@
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { KubeConfig } from "@kubernetes/client-node";
+import { pino, type Logger } from "pino";
+import { createClusterCache } from "./cluster-cache.js";
+import type { WebhookConfig } from "./flags.js";
+import { createHealthServer } from "./health-server.js";
+import { formatListenAddress, type ListenAddress } from "./listen-address.js";
+import { createWebhookMetrics } from "./metrics.js";
+import { loadServingCertificate, type ServingCertificate, watchServingCertificate } from "./serving-certificate.js";
+import { createWebhookApp } from "./webhook-app.js";
+
+/** A running topolvm-webhook. */
+export interface RunningWebhook {
+  /** Bound HTTPS address of the hooks (the real port when 0 was asked). */
+  readonly address: AddressInfo;
+  /** Bound address of /metrics, /healthz, /readyz. */
+  readonly metricsAddress: AddressInfo;
+  /** Drains: readiness fails, new connections are refused, in-flight admissions finish (or are cut after drainMs). */
+  stop(): Promise<void>;
+}
+
+/** After this long, connections still open at shutdown are closed. */
+const drainMs = 10_000;
+const tlsMinVersion = "TLSv1.2";
+
+/** Builds the kube client config: --kubeconfig, else the in-cluster service account. */
+export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
+  const config = new KubeConfig();
+  if (kubeconfig !== undefined) {
+    try {
+      config.loadFromFile(kubeconfig);
+    } catch (error) {
+      throw new Error(`cannot load --kubeconfig ${kubeconfig}: ${(error as Error).message}`, { cause: error });
+    }
+    if (config.getCurrentCluster() === null) {
+      throw new Error(`--kubeconfig ${kubeconfig} has no current context with a cluster`);
+    }
+    return config;
+  }
+  if (process.env.KUBERNETES_SERVICE_HOST === undefined) {
+    throw new Error("no --kubeconfig given and not running in a cluster (KUBERNETES_SERVICE_HOST is unset)");
+  }
+  config.loadFromCluster();
+  return config;
+}
+
+/** Creates the process logger: JSON lines on stdout. */
+export function createLogger(level: string): Logger {
+  return pino({ level, base: { component: "topolvm-webhook" }, timestamp: pino.stdTimeFunctions.isoTime });
+}
+
+/**
+ * Starts the webhook: informers (non-blocking), the HTTPS hook server with certificate reload, and the health server.
+ * Fails fast when the kubeconfig or the serving certificate cannot be loaded or an address cannot be bound.
+ */
+export async function startWebhook(config: WebhookConfig, logger: Logger): Promise<RunningWebhook> {
+  const kubeConfig = loadKubeConfig(config.kubeconfig);
+  const certificate = loadServingCertificate(config.certDir);
+  const metrics = createWebhookMetrics();
+  const cache = createClusterCache({
+    kubeConfig,
+    watchClaims: config.podHook,
+    // The fallback read must end before the request deadline so its error, not the deadline, is reported.
+    fallbackTimeoutMs: Math.max(1, Math.floor(config.requestTimeoutMs * 0.8)),
+    logger,
+    metrics,
+  });
+  const app = createWebhookApp({
+    lookup: cache,
+    podHook: config.podHook,
+    pvcHook: config.pvcHook,
+    requestTimeoutMs: config.requestTimeoutMs,
+    logger,
+    metrics,
+  });
+  const handle = app.callback();
+  const secureOptions = (serving: ServingCertificate) => ({ cert: serving.cert, key: serving.key, minVersion: tlsMinVersion } as const);
+  const server = createHttpsServer(secureOptions(certificate), (request, response) => {
+    void handle(request, response);
+  });
+  // Slow or stalled clients must not hold sockets past kube-apiserver's own 10 s limit for long.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 15_000;
+  server.on("tlsClientError", (error) => {
+    logger.debug({ err: error.message }, "TLS handshake failed");
+  });
+
+  let draining = false;
+  const health = createHealthServer(metrics.registry, () =>
+    draining
+      ? { ready: false, reason: "shutting down" }
+      : cache.synced()
+        ? { ready: true }
+        : { ready: false, reason: "informer caches have not synced with the API server yet" },
+  );
+
+  const address = await listen(server, config.listen);
+  let metricsAddress: AddressInfo;
+  try {
+    metricsAddress = await listen(health, config.metricsListen);
+  } catch (error) {
+    server.close();
+    throw error;
+  }
+  const certificateWatch = watchServingCertificate({
+    certDir: config.certDir,
+    current: certificate,
+    apply: (next) => {
+      server.setSecureContext(secureOptions(next));
+    },
+    logger,
+    metrics,
+  });
+  cache.start();
+  logger.info(
+    {
+      listen: formatListenAddress({ host: address.address, port: address.port }),
+      port: address.port,
+      metricsListen: formatListenAddress({ host: metricsAddress.address, port: metricsAddress.port }),
+      metricsPort: metricsAddress.port,
+      hooks: [...(config.podHook ? ["/pod/mutate"] : []), ...(config.pvcHook ? ["/pvc/mutate"] : [])],
+      certificateNotAfter: certificate.notAfter.toISOString(),
+    },
+    "listening",
+  );
+
+  return {
+    address,
+    metricsAddress,
+    async stop() {
+      draining = true;
+      certificateWatch.close();
+      const forceClose = setTimeout(() => {
+        logger.warn({ drainMs }, "closing connections still open after the drain period");
+        server.closeAllConnections();
+      }, drainMs);
+      await closeServer(server);
+      clearTimeout(forceClose);
+      await cache.stop();
+      health.closeAllConnections();
+      await closeServer(health);
+      logger.info("stopped");
+    },
+  };
+}
+
+function listen(server: Server | HttpsServer, address: ListenAddress): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => {
+      reject(new Error(`cannot listen on ${formatListenAddress(address)}: ${error.message}`, { cause: error }));
+    };
+    server.once("error", onError);
+    server.listen(address.port, address.host, () => {
+      server.off("error", onError);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+/** Stops accepting; resolves when every connection has ended (idle keep-alive ones are closed at once). */
+function closeServer(server: Server | HttpsServer): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => {
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
