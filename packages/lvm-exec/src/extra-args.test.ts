@@ -1,17 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { validateLvcreateExtraArgs } from "./extra-args.js";
-import { LvmError } from "./lvm-error.js";
+import { thrown } from "../test/support.js";
 
-function refusal(args: unknown): string {
-  try {
-    validateLvcreateExtraArgs(args);
-  } catch (error) {
-    expect(error).toBeInstanceOf(LvmError);
-    expect((error as LvmError).code).toBe("InvalidArgument");
-    return (error as LvmError).message;
-  }
-  throw new Error(`expected ${JSON.stringify(args)} to be refused`);
-}
+const refusal = (args: unknown): string => thrown(() => validateLvcreateExtraArgs(args)).message;
 
 describe("lvcreate extra arguments", () => {
   it.each([

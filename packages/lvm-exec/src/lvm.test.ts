@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { failures, fixture } from "../test/fixtures/index.js";
 import type { ExecOptions, ExecResult, Executor } from "./executor.js";
 import { createLvm, type Lvm, type LvmOptions } from "./lvm.js";
-import { LvmError } from "./lvm-error.js";
+import { rejection } from "../test/support.js";
 
 const reportArgs = ["--reportformat", "json", "--units", "b", "--nosuffix"];
 const vgFields = "vg_name,vg_uuid,vg_size,vg_free,vg_extent_size,pv_count,lv_count,vg_tags";
@@ -27,15 +27,6 @@ function recording(answer: (argv: readonly string[]) => ExecResult = () => ok(on
   return { lvm: createLvm({ ...options, executor }), calls };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<LvmError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(LvmError);
-    return error as LvmError;
-  }
-  throw new Error("expected a rejection");
-}
 
 describe("the argv of every operation", () => {
   it("lists volume groups", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LvmError } from "./lvm-error.js";
+import { thrown } from "../test/support.js";
 import {
   reservedLvSubstrings,
   validateCount,
@@ -11,16 +11,6 @@ import {
   validateVgName,
 } from "./validation.js";
 
-function rejection(fn: () => unknown): LvmError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(LvmError);
-    expect((error as LvmError).code).toBe("InvalidArgument");
-    return error as LvmError;
-  }
-  throw new Error("expected an InvalidArgument LvmError");
-}
 
 describe("volume group and logical volume names", () => {
   it.each(["vg0", "a", "A.b_c+d-e", "0", "...", ".x", "x..", "_internal-looking", "a".repeat(127)])("accepts %j", (name) => {
@@ -44,20 +34,20 @@ describe("volume group and logical volume names", () => {
     ["`id`", /may contain only/],
     ["a\0b", /may contain only/],
   ])("rejects %j", (name, message) => {
-    expect(rejection(() => validateVgName(name)).message).toMatch(message);
-    expect(rejection(() => validateLvName(name)).message).toMatch(message);
+    expect(thrown(() => validateVgName(name)).message).toMatch(message);
+    expect(thrown(() => validateLvName(name)).message).toMatch(message);
   });
 
   it("names the field and the value in the message", () => {
-    expect(rejection(() => validateLvName("a b", "sourceName")).message).toBe('sourceName "a b" may contain only A-Z a-z 0-9 + _ . -');
+    expect(thrown(() => validateLvName("a b", "sourceName")).message).toBe('sourceName "a b" may contain only A-Z a-z 0-9 + _ . -');
   });
 
   it.each([undefined, null, 3, ["vg"], {}])("rejects the non-string %j", (value) => {
-    expect(rejection(() => validateVgName(value)).message).toMatch(/vgName must be a non-empty string/);
+    expect(thrown(() => validateVgName(value)).message).toMatch(/vgName must be a non-empty string/);
   });
 
   it.each(["snapshot", "snapshot1", "pvmove0", "pvmove"])("rejects the LV name %j with a reserved prefix", (name) => {
-    expect(rejection(() => validateLvName(name)).message).toMatch(/which LVM reserves/);
+    expect(thrown(() => validateLvName(name)).message).toMatch(/which LVM reserves/);
   });
 
   it.each(["my-snapshot", "xpvmove"])("accepts %j: the reserved words are prefixes only", (name) => {
@@ -65,8 +55,8 @@ describe("volume group and logical volume names", () => {
   });
 
   it.each(reservedLvSubstrings)("rejects LV names containing %j anywhere", (reserved) => {
-    expect(rejection(() => validateLvName(`data${reserved}`)).message).toContain(`contains "${reserved}"`);
-    expect(rejection(() => validateLvName(`a${reserved}b`)).message).toContain(`contains "${reserved}"`);
+    expect(thrown(() => validateLvName(`data${reserved}`)).message).toContain(`contains "${reserved}"`);
+    expect(thrown(() => validateLvName(`a${reserved}b`)).message).toContain(`contains "${reserved}"`);
   });
 
   it("allows the reserved LV words in VG names", () => {
@@ -75,7 +65,7 @@ describe("volume group and logical volume names", () => {
 
   it("limits the full vg/lv name to 127 characters", () => {
     expect(validateLvPath("vg1", "a".repeat(123))).toBe(`vg1/${"a".repeat(123)}`);
-    expect(rejection(() => validateLvPath("vg1", "a".repeat(124))).message).toMatch(/"vg\/lv" may have at most 127/);
+    expect(thrown(() => validateLvPath("vg1", "a".repeat(124))).message).toMatch(/"vg\/lv" may have at most 127/);
   });
 });
 
@@ -94,14 +84,14 @@ describe("tags", () => {
     ["a$b", /may contain only/],
     ['a"b', /may contain only/],
   ])("rejects %j", (tag, message) => {
-    expect(rejection(() => validateTag(tag)).message).toMatch(message);
+    expect(thrown(() => validateTag(tag)).message).toMatch(message);
   });
 
   it("treats an absent list as empty and checks every entry of a list", () => {
     expect(validateTags(undefined)).toEqual([]);
     expect(validateTags(["a", "b"])).toEqual(["a", "b"]);
-    expect(rejection(() => validateTags(["a", "b c"])).message).toMatch(/tags entry "b c"/);
-    expect(rejection(() => validateTags("a")).message).toMatch(/must be an array/);
+    expect(thrown(() => validateTags(["a", "b c"])).message).toMatch(/tags entry "b c"/);
+    expect(thrown(() => validateTags("a")).message).toMatch(/must be an array/);
   });
 });
 
@@ -111,14 +101,14 @@ describe("sizes and counts", () => {
   });
 
   it.each([0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53, "1G", 10n])("rejects the size %s", (size) => {
-    expect(rejection(() => validateSizeBytes(size)).message).toMatch(/sizeBytes must be a positive integer number of bytes/);
+    expect(thrown(() => validateSizeBytes(size)).message).toMatch(/sizeBytes must be a positive integer number of bytes/);
   });
 
   it("checks counts against their range", () => {
     expect(validateCount(undefined, "stripes", 128)).toBeUndefined();
     expect(validateCount(2, "stripes", 128)).toBe(2);
-    expect(rejection(() => validateCount(0, "stripes", 128)).message).toBe("stripes must be an integer from 1 to 128, got 0");
-    expect(rejection(() => validateCount(129, "stripes", 128)).message).toMatch(/from 1 to 128/);
-    expect(rejection(() => validateCount(1.5, "stripes", 128)).message).toMatch(/from 1 to 128/);
+    expect(thrown(() => validateCount(0, "stripes", 128)).message).toBe("stripes must be an integer from 1 to 128, got 0");
+    expect(thrown(() => validateCount(129, "stripes", 128)).message).toMatch(/from 1 to 128/);
+    expect(thrown(() => validateCount(1.5, "stripes", 128)).message).toMatch(/from 1 to 128/);
   });
 });

@@ -2,8 +2,9 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLvm, execFileExecutor, isLvmError, LvmError, type Executor, type Lvm } from "@topolvm/lvm-exec";
+import { createLvm, execFileExecutor, isLvmError, type Executor, type Lvm } from "../src/index.js";
 import { createSandbox, sandboxUnavailableReason, type Sandbox } from "../../../tools/lvm-sandbox/index.js";
+import { rejection } from "./support.js";
 
 // Real lvm2 on an LVM sandbox (loop devices, private lvm.conf, activation off: metadata operations only).
 const execFileAsync = promisify(execFile);
@@ -11,15 +12,6 @@ const unavailable = sandboxUnavailableReason();
 const MiB = 2 ** 20;
 const extent = 4 * MiB;
 
-async function rejection(promise: Promise<unknown>): Promise<LvmError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(LvmError);
-    return error as LvmError;
-  }
-  throw new Error("expected a rejection");
-}
 
 describe.skipIf(unavailable !== undefined && process.env.CI !== "true")("lvm-exec on real lvm2", () => {
   let sandbox: Sandbox;
