@@ -1,6 +1,6 @@
-import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
+import { openRequest, type RawResponse } from "../test/support/raw-request.js";
 import { createExtenderApp, type ExtenderAppOptions } from "./extender-app.js";
 import type { NodeCapacitySource } from "./extender-verbs.js";
 import { startExtenderServer, type ExtenderServer } from "./extender-server.js";
@@ -36,36 +36,14 @@ async function start(overrides: Partial<ExtenderAppOptions> = {}): Promise<{ url
   return { url: `http://127.0.0.1:${server.address.port}`, server };
 }
 
-interface RawResponse {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** Sends a request with node:http so the test controls the body's framing and timing. */
-function send(
-  url: string,
-  options: { method?: string; path: string; headers?: Record<string, string | number>; chunks?: (string | Buffer)[] },
-  beforeEnd?: () => Promise<void>,
-): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const request = httpRequest(`${url}${options.path}`, { method: options.method ?? "POST", headers: options.headers ?? {} });
-    request.on("response", (response) => {
-      const chunks: Buffer[] = [];
-      response.on("data", (chunk: Buffer) => chunks.push(chunk));
-      response.on("end", () => {
-        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString("utf8") });
-      });
-    });
-    // The server may close the socket while a rejected body is still being written; the response already came.
-    request.on("error", (error) => {
-      reject(error);
-    });
-    for (const chunk of options.chunks ?? []) {
-      request.write(chunk);
-    }
-    void (beforeEnd ?? (() => Promise.resolve()))().then(() => request.end());
-  });
+/** Sends a POST body in the given chunks. */
+function send(url: string, headers: Record<string, string | number>, chunks: (string | Buffer)[]): Promise<RawResponse> {
+  const { request, response } = openRequest(url, headers);
+  for (const chunk of chunks) {
+    request.write(chunk);
+  }
+  request.end();
+  return response;
 }
 
 function post(url: string, path: string, body: string): Promise<Response> {
@@ -112,7 +90,7 @@ describe("the extender's HTTP adapter", () => {
 
   it("answers 413 to a body declared larger than the limit, without reading it", async () => {
     const { url } = await start({ bodyLimitBytes: 1024 });
-    const response = await send(url, { path: "/predicate", headers: { "content-length": 4096 }, chunks: ["{"] });
+    const response = await send(`${url}/predicate`, { "content-length": 4096 }, ["{"]);
     expect(response.status).toBe(413);
     expect(response.body).toBe("request body is larger than the limit of 1024 bytes");
     expect(response.headers.connection).toBe("close");
@@ -120,7 +98,7 @@ describe("the extender's HTTP adapter", () => {
 
   it("answers 413 to a chunked body that grows past the limit", async () => {
     const { url } = await start({ bodyLimitBytes: 1024 });
-    const response = await send(url, { path: "/prioritize", chunks: ['{"Pod":', Buffer.alloc(2048, " ")] });
+    const response = await send(`${url}/prioritize`, {}, ['{"Pod":', Buffer.alloc(2048, " ")]);
     expect(response.status).toBe(413);
   });
 
@@ -182,18 +160,7 @@ describe("the extender's HTTP adapter", () => {
   it("drains: finishes a request in flight, closes its connection and refuses new ones", async () => {
     const { url, server } = await start();
     const body = JSON.stringify({ Pod: pod, Nodes: nodes });
-    const request = httpRequest(`${url}/predicate`, { method: "POST", headers: { "content-length": Buffer.byteLength(body) } });
-    const responded = new Promise<RawResponse>((resolve, reject) => {
-      request.on("error", reject);
-      request.on("response", (response) => {
-        let text = "";
-        response.setEncoding("utf8");
-        response.on("data", (chunk: string) => (text += chunk));
-        response.on("end", () => {
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: text });
-        });
-      });
-    });
+    const { request, response: responded } = openRequest(`${url}/predicate`, { "content-length": Buffer.byteLength(body) });
     request.write(body.slice(0, 10));
     // Let the server take the request in before draining starts.
     await new Promise((resolve) => setTimeout(resolve, 100));

@@ -1,9 +1,9 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startFakeApiServer, type FakeApiServer, type FakeNode } from "./support/fake-api-server.js";
+import { openRequest } from "./support/raw-request.js";
 import { runScheduler, startScheduler, type SchedulerProcess } from "./support/scheduler-process.js";
 
 const key = "capacity.topolvm.cybozu.com/00default";
@@ -106,20 +106,8 @@ describe("topolvm-scheduler with full Node objects", () => {
     const options = await optionsFile("drain.yaml", 'listen: "127.0.0.1:0"\n');
     const scheduler = await start(["--config", options]);
     const body = JSON.stringify({ Pod: pod, Nodes: { items: [node("roomy", 64)] } });
-    const request = httpRequest(`${scheduler.url}/predicate`, {
-      method: "POST",
-      headers: { "content-length": Buffer.byteLength(body) },
-    });
-    const responded = new Promise<{ status: number; body: string }>((resolve, reject) => {
-      request.on("error", reject);
-      request.on("response", (response) => {
-        let text = "";
-        response.setEncoding("utf8");
-        response.on("data", (chunk: string) => (text += chunk));
-        response.on("end", () => {
-          resolve({ status: response.statusCode ?? 0, body: text });
-        });
-      });
+    const { request, response: responded } = openRequest(`${scheduler.url}/predicate`, {
+      "content-length": Buffer.byteLength(body),
     });
     request.write(body.slice(0, 20));
     // Let the server take the request in before the signal.
