@@ -118,6 +118,16 @@ export function apiserverArgv(layout: ControlPlaneLayout): string[] {
     `--service-account-signing-key-file=${pki.serviceAccountKeyFile}`,
     `--service-cluster-ip-range=${serviceCidr}`,
     "--authorization-mode=Node,RBAC",
+    // The front-proxy settings are published in kube-system/extension-apiserver-authentication, which the
+    // controller manager and the scheduler read to authenticate requests to their own endpoints; without them
+    // both log a missing CA bundle error every few seconds.
+    `--requestheader-client-ca-file=${pki.caCertFile}`,
+    "--requestheader-allowed-names=front-proxy-client",
+    "--requestheader-username-headers=X-Remote-User",
+    "--requestheader-group-headers=X-Remote-Group",
+    "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+    `--proxy-client-cert-file=${pki.frontProxyClient.certFile}`,
+    `--proxy-client-key-file=${pki.frontProxyClient.keyFile}`,
     "--allow-privileged=true",
     "--profiling=false",
     `--cert-dir=${join(layout.stateDir, "kube-apiserver-certs")}`,

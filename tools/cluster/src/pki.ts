@@ -28,6 +28,8 @@ export interface Pki {
   controllerManager: CertificatePaths;
   /** Client certificate of kube-scheduler, also serving its health endpoints on 127.0.0.1. */
   scheduler: CertificatePaths;
+  /** Client certificate kube-apiserver presents when it proxies to aggregated API servers (front proxy). */
+  frontProxyClient: CertificatePaths;
   /** Signs service-account tokens (kube-apiserver) and the controllers' credentials (kube-controller-manager). */
   serviceAccountKeyFile: string;
   serviceAccountPublicKeyFile: string;
@@ -100,6 +102,7 @@ export async function ensurePki(dir: string, validityDays = 365): Promise<Pki> {
     admin: paths(dir, "admin"),
     controllerManager: paths(dir, "kube-controller-manager"),
     scheduler: paths(dir, "kube-scheduler"),
+    frontProxyClient: paths(dir, "front-proxy-client"),
     serviceAccountKeyFile: join(dir, "sa.key"),
     serviceAccountPublicKeyFile: join(dir, "sa.pub"),
   };
@@ -140,6 +143,7 @@ export async function ensurePki(dir: string, validityDays = 365): Promise<Pki> {
       altNames: loopback,
     },
     { name: "kube-scheduler", subject: "/CN=system:kube-scheduler", usage: "server-and-client", altNames: loopback },
+    { name: "front-proxy-client", subject: "/CN=front-proxy-client", usage: "client" },
   ];
   await Promise.all([
     ...leaves.map((leaf) => createLeaf(dir, leaf, validityDays)),

@@ -1,5 +1,7 @@
 import { CoreV1Api, KubernetesObjectApi, StorageV1Api, type V1Pod } from "@kubernetes/client-node";
 import { execFile } from "node:child_process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -129,6 +131,46 @@ describe.skipIf(missing.length > 0 && process.env.CI !== "true")("the local clus
     expect(["node-1", "node-2", "node-3"]).toContain(pod.spec?.nodeName);
     const scheduled = pod.status?.conditions?.find((condition) => condition.type === "PodScheduled");
     expect(scheduled?.status).toBe("True");
+  });
+
+  it("asks a scheduler extender set after start-up which nodes fit", async () => {
+    const asked: string[][] = [];
+    // An extender that lets pods onto node-3 only.
+    const extender = createServer((request, response) => {
+      let body = "";
+      request.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      request.on("end", () => {
+        // ExtenderArgs and ExtenderFilterResult have no JSON tags upstream: their keys are the Go field names.
+        const args = JSON.parse(body) as { Nodes?: { items: { metadata: { name: string } }[] } };
+        const nodes = args.Nodes?.items ?? [];
+        asked.push(nodes.map((node) => node.metadata.name).sort());
+        const fit = nodes.filter((node) => node.metadata.name === "node-3");
+        response.setHeader("Content-Type", "application/json");
+        response.end(JSON.stringify({ Nodes: { items: fit }, FailedNodes: {} }));
+      });
+    });
+    await new Promise<void>((resolve) => extender.listen(0, "127.0.0.1", resolve));
+    const { port } = extender.address() as AddressInfo;
+    try {
+      await cluster.setSchedulerExtenders([
+        { urlPrefix: `http://127.0.0.1:${port}`, filterVerb: "filter", weight: 1, httpTimeout: "5s" },
+      ]);
+      await objects.create({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "picky", namespace: "scheduling" },
+        spec: { containers: [{ name: "main", image: "busybox" }] },
+      });
+      const pod = await eventually("the pod to be scheduled", async () => {
+        const current = await core.readNamespacedPod({ name: "picky", namespace: "scheduling" });
+        return current.spec?.nodeName === undefined ? undefined : current;
+      });
+      expect(pod.spec?.nodeName).toBe("node-3");
+      expect(asked).toContainEqual(["node-1", "node-2", "node-3"]);
+    } finally {
+      await cluster.setSchedulerExtenders([]);
+      await new Promise((resolve) => extender.close(resolve));
+    }
   });
 
   it("registers a CSI driver on a node as kubelet does after NodeGetInfo", async () => {
