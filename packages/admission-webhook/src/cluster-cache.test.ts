@@ -1,0 +1,232 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { KubeConfig } from "@kubernetes/client-node";
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { type ClusterCache, createClusterCache } from "./cluster-cache.js";
+import { LookupUnavailableError } from "./cluster-lookup.js";
+import { createWebhookMetrics, type WebhookMetrics } from "./metrics.js";
+
+// A small API server on loopback speaking the list, watch and get calls the informers make, so the cache's sync,
+// restart and fallback rules run against real HTTP.
+
+const storageClass = (name: string, resourceVersion: string) => ({
+  apiVersion: "storage.k8s.io/v1",
+  kind: "StorageClass",
+  metadata: { name, resourceVersion },
+  provisioner: "topolvm.cybozu.com",
+});
+const claim = (namespace: string, name: string) => ({
+  apiVersion: "v1",
+  kind: "PersistentVolumeClaim",
+  metadata: { namespace, name, resourceVersion: "5" },
+  spec: { storageClassName: "ssd" },
+  status: { phase: "Pending" },
+});
+const notFound = (name: string) => ({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "NotFound", code: 404, message: `${name} not found` });
+
+interface FakeApiServer {
+  readonly url: string;
+  /** List calls that failed on purpose before the first success. */
+  failLists: number;
+  /** Pushes a watch event to every open StorageClass watch. */
+  pushStorageClass(type: "ADDED" | "DELETED", object: unknown): void;
+  readonly gets: string[];
+  close(): Promise<void>;
+}
+
+async function startFakeApiServer(): Promise<FakeApiServer> {
+  const storageClassWatches = new Set<ServerResponse>();
+  const gets: string[] = [];
+  const state = { failLists: 0 };
+  const json = (res: ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { "Content-Type": "application/json" });
+    res.end(JSON.stringify(body));
+  };
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const watching = url.searchParams.get("watch") === "true";
+    switch (url.pathname) {
+      case "/apis/storage.k8s.io/v1/storageclasses":
+        if (watching) {
+          res.writeHead(200, { "Content-Type": "application/json" });
+          res.flushHeaders();
+          storageClassWatches.add(res);
+          res.on("close", () => storageClassWatches.delete(res));
+          return;
+        }
+        if (state.failLists > 0) {
+          state.failLists -= 1;
+          json(res, 503, { kind: "Status", apiVersion: "v1", status: "Failure", code: 503, message: "starting" });
+          return;
+        }
+        json(res, 200, { apiVersion: "storage.k8s.io/v1", kind: "StorageClassList", metadata: { resourceVersion: "2" }, items: [storageClass("ssd", "2")] });
+        return;
+      case "/api/v1/persistentvolumeclaims":
+        if (watching) {
+          res.writeHead(200, { "Content-Type": "application/json" });
+          res.flushHeaders();
+          return;
+        }
+        json(res, 200, { apiVersion: "v1", kind: "PersistentVolumeClaimList", metadata: { resourceVersion: "5" }, items: [claim("app", "data")] });
+        return;
+      default:
+        break;
+    }
+    gets.push(url.pathname);
+    const claimPath = /^\/api\/v1\/namespaces\/([^/]+)\/persistentvolumeclaims\/([^/]+)$/.exec(url.pathname);
+    const [, namespace = "", name = ""] = claimPath ?? [];
+    if (name === "late") {
+      json(res, 200, claim(namespace, name));
+    } else if (name === "broken") {
+      json(res, 500, { kind: "Status", apiVersion: "v1", status: "Failure", code: 500, message: "etcd is sad" });
+    } else if (name === "slow") {
+      // Never answers; the cache's own deadline must end the read.
+    } else {
+      json(res, 404, notFound(url.pathname));
+    }
+  });
+  await new Promise<void>((resolve) => {
+    server.listen(0, "127.0.0.1", resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get failLists() {
+      return state.failLists;
+    },
+    set failLists(count: number) {
+      state.failLists = count;
+    },
+    pushStorageClass(type, object) {
+      for (const res of storageClassWatches) {
+        res.write(JSON.stringify({ type, object }) + "\n");
+      }
+    },
+    gets,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => {
+          resolve();
+        });
+      }),
+  };
+}
+
+function kubeConfigFor(server: string): KubeConfig {
+  const config = new KubeConfig();
+  config.loadFromOptions({
+    clusters: [{ name: "fake", server, skipTLSVerify: true }],
+    users: [{ name: "user", token: "t" }],
+    contexts: [{ name: "fake", cluster: "fake", user: "user" }],
+    currentContext: "fake",
+  });
+  return config;
+}
+
+/** Polls until the condition holds. */
+async function eventually(condition: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe("createClusterCache", () => {
+  let api: FakeApiServer | undefined;
+  let cache: ClusterCache | undefined;
+  afterEach(async () => {
+    await cache?.stop();
+    await api?.close();
+  });
+
+  async function start(options: { watchClaims?: boolean; failLists?: number } = {}): Promise<{ cache: ClusterCache; api: FakeApiServer; metrics: WebhookMetrics }> {
+    api = await startFakeApiServer();
+    api.failLists = options.failLists ?? 0;
+    const metrics = createWebhookMetrics();
+    cache = createClusterCache({
+      kubeConfig: kubeConfigFor(api.url),
+      watchClaims: options.watchClaims ?? true,
+      fallbackTimeoutMs: 200,
+      logger: pino({ level: "silent" }),
+      metrics,
+    });
+    cache.start();
+    return { cache, api, metrics };
+  }
+
+  it("is unavailable until the first list succeeds, retrying failed lists", async () => {
+    const { cache, api } = await start({ failLists: 1 });
+    expect(cache.synced()).toBe(false);
+    await expect(cache.storageClass("ssd")).rejects.toThrow(
+      new LookupUnavailableError("the StorageClass cache has not synced with the API server yet"),
+    );
+    await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
+    expect(api.failLists).toBe(0);
+    expect(await cache.storageClass("ssd")).toMatchObject({ metadata: { name: "ssd" }, provisioner: "topolvm.cybozu.com" });
+    expect(await cache.persistentVolumeClaim("app", "data")).toMatchObject({ spec: { storageClassName: "ssd" } });
+    expect(api.gets).toEqual([]);
+  });
+
+  it("follows watch events", async () => {
+    const { cache, api } = await start();
+    await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
+    let names: (string | undefined)[] = [];
+    const refresh = async () => {
+      names = (await cache.storageClasses()).map((sc) => sc.metadata?.name).sort();
+    };
+    // The watch opens right after the list; events pushed before it connects would be lost, so push until seen.
+    await eventually(async () => {
+      api.pushStorageClass("ADDED", storageClass("hdd", "3"));
+      await refresh();
+      return names.length === 2;
+    }, "the added StorageClass");
+    expect(names).toEqual(["hdd", "ssd"]);
+    api.pushStorageClass("DELETED", storageClass("ssd", "4"));
+    await eventually(async () => {
+      await refresh();
+      return names.length === 1;
+    }, "the deleted StorageClass to go");
+    expect(names).toEqual(["hdd"]);
+  });
+
+  it("reads an object missing from the cache once from the API server", async () => {
+    const { cache, api, metrics } = await start();
+    await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
+    expect(await cache.persistentVolumeClaim("app", "late")).toMatchObject({ metadata: { name: "late" } });
+    expect(await cache.persistentVolumeClaim("app", "missing")).toBeUndefined();
+    expect(await cache.storageClass("gone")).toBeUndefined();
+    expect(api.gets).toEqual([
+      "/api/v1/namespaces/app/persistentvolumeclaims/late",
+      "/api/v1/namespaces/app/persistentvolumeclaims/missing",
+      "/apis/storage.k8s.io/v1/storageclasses/gone",
+    ]);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('topolvm_webhook_lookup_fallbacks_total{kind="PersistentVolumeClaim",result="found"} 1');
+    expect(text).toContain('topolvm_webhook_lookup_fallbacks_total{kind="PersistentVolumeClaim",result="not_found"} 1');
+    expect(text).toContain('topolvm_webhook_lookup_fallbacks_total{kind="StorageClass",result="not_found"} 1');
+  });
+
+  it("reports a failed or slow fallback read as unavailable, naming the object", async () => {
+    const { cache } = await start();
+    await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
+    await expect(cache.persistentVolumeClaim("app", "broken")).rejects.toThrow(
+      /^reading PersistentVolumeClaim app\/broken from the API server failed: HTTP 500/,
+    );
+    const slow = cache.persistentVolumeClaim("app", "slow");
+    await expect(slow).rejects.toBeInstanceOf(LookupUnavailableError);
+    await expect(slow).rejects.toThrow(/^reading PersistentVolumeClaim app\/slow from the API server failed: /);
+  });
+
+  it("watches no PVCs when the pod hook is off", async () => {
+    const { cache } = await start({ watchClaims: false });
+    await eventually(() => Promise.resolve(cache.synced()), "the StorageClass cache to sync");
+    await expect(cache.persistentVolumeClaim("app", "data")).rejects.toThrow(
+      "PersistentVolumeClaims are not watched: the pod hook is disabled",
+    );
+  });
+});
