@@ -19,7 +19,9 @@ const workspaceRoot = resolve(import.meta.dirname, "..");
 export function vitestConfig(projectDir: string, suite: Suite): ViteUserConfig {
   const name = `${basename(projectDir)}-${suite}`;
   return defineConfig({
+    // Tests run in vite's SSR environment, which takes its own conditions: both point workspace imports at sources.
     resolve: { conditions: ["@topolvm/source"] },
+    ssr: { resolve: { conditions: ["@topolvm/source"], externalConditions: ["@topolvm/source"] } },
     test: {
       name,
       root: projectDir,
