@@ -15,10 +15,11 @@ GO_BUILD_ROOT="$TOPOLVM_CACHE/build"
 command -v go >/dev/null || die "go is not installed; the cluster binaries are built with the Go toolchain"
 
 # _recipe_hash ARG...: short hash of the arguments and, for a wrapper module named by the first argument, its files.
+# The module is named relative to the repository, so every clone of the same commit shares one cache.
 _recipe_hash() {
   local module_dir=$1
   {
-    printf '%s\n' "$@"
+    printf '%s\n' "${module_dir#"$REPO_ROOT"/}" "${@:2}"
     if [ -d "$module_dir" ]; then
       find "$module_dir" -maxdepth 1 -type f \( -name go.mod -o -name go.sum -o -name '*.go' \) -print0 \
         | sort -z | xargs -0 cat
