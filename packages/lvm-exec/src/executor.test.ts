@@ -7,18 +7,20 @@ import { createLvm } from "./lvm.js";
 import { LvmError } from "./lvm-error.js";
 
 // Real child processes stand in for a hung lvm: each writes its pid to the file named by its first argument,
-// then sleeps, optionally ignoring SIGTERM.
+// then sleeps, optionally ignoring SIGTERM. sh starts within milliseconds even on a loaded machine, so the pid file
+// exists long before the timeout fires.
 const work = mkdtempSync(join(tmpdir(), "lvm-exec-executor-"));
 afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-const sleeper = (ignoreTerm: boolean): string =>
-  [
-    "require('node:fs').writeFileSync(process.argv[1], String(process.pid));",
-    ignoreTerm ? "process.on('SIGTERM', () => {});" : "",
-    "setInterval(() => {}, 1000);",
-  ].join("");
+const sleeper = (ignoreTerm: boolean, pidFile: string): string[] => [
+  "/bin/sh",
+  "-c",
+  `${ignoreTerm ? "trap '' TERM; " : ""}echo $$ > "$1"; exec sleep 1000`,
+  "sleeper",
+  pidFile,
+];
 
 function isRunning(pid: number): boolean {
   try {
@@ -67,38 +69,38 @@ describe("the execFile executor", () => {
 describe("timeouts and cancellation with real child processes", () => {
   it("kills a command that outlives timeoutMs and rejects with Timeout", async () => {
     const pidFile = join(work, "timeout.pid");
-    const lvm = createLvm({ commandPrefix: [process.execPath, "-e", sleeper(false), pidFile], timeoutMs: 300, env });
+    const lvm = createLvm({ commandPrefix: sleeper(false, pidFile), timeoutMs: 1000, env });
     const error = await lvm.listVolumeGroups().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LvmError);
-    expect(error).toMatchObject({ code: "Timeout", message: "lvm vgs did not finish within 300 ms and was stopped" });
-    expect((error as LvmError).argv.slice(0, 4)).toEqual([process.execPath, "-e", sleeper(false), pidFile]);
+    expect(error).toMatchObject({ code: "Timeout", message: "lvm vgs did not finish within 1000 ms and was stopped" });
+    expect((error as LvmError).argv.slice(0, 5)).toEqual(sleeper(false, pidFile));
     expect(isRunning(pidIn(pidFile))).toBe(false);
   });
 
   it("escalates to SIGKILL when the command ignores SIGTERM", async () => {
     const pidFile = join(work, "stubborn.pid");
-    const lvm = createLvm({ commandPrefix: [process.execPath, "-e", sleeper(true), pidFile], env });
-    const error = await lvm.listVolumeGroups({ timeoutMs: 300 }).catch((e: unknown) => e);
+    const lvm = createLvm({ commandPrefix: sleeper(true, pidFile), env });
+    const error = await lvm.listVolumeGroups({ timeoutMs: 1000 }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: "Timeout", exitCode: null });
     expect(isRunning(pidIn(pidFile))).toBe(false);
   });
 
   it("stops the command when the caller aborts and rejects with the abort reason", async () => {
     const pidFile = join(work, "abort.pid");
-    const lvm = createLvm({ commandPrefix: [process.execPath, "-e", sleeper(false), pidFile], env });
+    const lvm = createLvm({ commandPrefix: sleeper(false, pidFile), env });
     const controller = new AbortController();
     const reason = new Error("client went away");
     const pending = lvm.listVolumeGroups({ signal: controller.signal });
     setTimeout(() => {
       controller.abort(reason);
-    }, 300);
+    }, 1000);
     await expect(pending).rejects.toBe(reason);
     expect(isRunning(pidIn(pidFile))).toBe(false);
   });
 
   it("runs nothing when the signal is already aborted", async () => {
     const pidFile = join(work, "never.pid");
-    const lvm = createLvm({ commandPrefix: [process.execPath, "-e", sleeper(false), pidFile], env });
+    const lvm = createLvm({ commandPrefix: sleeper(false, pidFile), env });
     const reason = new Error("already");
     await expect(lvm.listVolumeGroups({ signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
     expect(() => readFileSync(pidFile)).toThrow();
