@@ -1,5 +1,5 @@
 import { request } from "node:https";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -211,6 +211,30 @@ describe("topolvm-webhook shutdown", () => {
     expect(await answer).toMatchObject({ status: 200 });
     expect(await webhook.exited).toBe(0);
     expect(webhook.logs.map((line) => line.msg)).toEqual(expect.arrayContaining(["draining", "stopped"]));
+  });
+
+  it("reloads a certificate overwritten in place in a plain directory", async () => {
+    const plainDir = join(dir, "plain-certs");
+    const before = pki.issueServing("plain-before");
+    const after = pki.issueServing("plain-after");
+    mkdirSync(plainDir);
+    writeFileSync(join(plainDir, "tls.crt"), before.cert);
+    writeFileSync(join(plainDir, "tls.key"), before.key);
+    const webhook = await startWebhookProcess([...args.filter((arg) => !arg.startsWith("--cert-dir")), `--cert-dir=${plainDir}`]);
+    try {
+      const body = review("Pod", podWithoutVolumes);
+      expect((await httpsRequest({ port: webhook.port, path: "/pod/mutate", ca: pki.caCert, body })).fingerprint256).toBe(before.fingerprint256);
+      // Key first, then certificate: the pair is briefly mismatched, as with a copy that is not atomic.
+      writeFileSync(join(plainDir, "tls.key"), after.key);
+      writeFileSync(join(plainDir, "tls.crt"), after.cert);
+      const served = await eventually(
+        () => httpsRequest({ port: webhook.port, path: "/pod/mutate", ca: pki.caCert, body }),
+        (answer) => answer.fingerprint256 === after.fingerprint256,
+      );
+      expect(served.fingerprint256).toBe(after.fingerprint256);
+    } finally {
+      expect(await webhook.stop()).toBe(0);
+    }
   });
 
   it("exits 0 on SIGTERM when idle", async () => {
