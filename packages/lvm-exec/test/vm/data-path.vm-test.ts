@@ -1,0 +1,157 @@
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { open, readFile, statfs, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLvm, type Lvm } from "../../src/index.js";
+import { createSandbox, type Sandbox } from "../../../../tools/lvm-sandbox/index.js";
+
+// Runs inside the tools/vm VM (started by data-path.test.ts), where device-mapper exists: LVs really activate,
+// thin pools allocate, and filesystems on LVs mount and grow. The sandbox's loop files live in the VM's RAM.
+const execFileAsync = promisify(execFile);
+const MiB = 2 ** 20;
+
+async function run(command: string, args: string[]): Promise<string> {
+  return (await execFileAsync(command, args)).stdout;
+}
+
+/** The filesystem's total size in bytes, as the kernel reports it for the mounted filesystem. */
+async function mountedSizeBytes(mountPoint: string): Promise<number> {
+  const stats = await statfs(mountPoint);
+  return stats.blocks * stats.bsize;
+}
+
+/** Writes `bytes` of a repeating pattern at the start of a block device, bypassing nothing but the page cache. */
+async function writePattern(device: string, bytes: number, byte: number): Promise<void> {
+  const handle = await open(device, "r+");
+  try {
+    await handle.write(Buffer.alloc(bytes, byte), 0, bytes, 0);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readStart(device: string, bytes: number): Promise<Buffer> {
+  const handle = await open(device, "r");
+  try {
+    const buffer = Buffer.alloc(bytes);
+    await handle.read(buffer, 0, bytes, 0);
+    return buffer;
+  } finally {
+    await handle.close();
+  }
+}
+
+describe("lvm-exec on a kernel with device-mapper", () => {
+  let sandbox: Sandbox;
+  let lvm: Lvm;
+  const mountPoints: string[] = [];
+
+  beforeAll(async () => {
+    expect(process.env.TOPOLVM_IN_VM).toBe("1");
+    sandbox = await createSandbox({ activation: true, volumeGroups: [{ name: "vmvg", sizes: ["1G"] }] });
+    lvm = createLvm({ env: sandbox.env });
+  });
+
+  afterAll(async () => {
+    for (const mountPoint of mountPoints) {
+      await execFileAsync("umount", [mountPoint]).catch(() => undefined);
+      rmSync(mountPoint, { recursive: true, force: true });
+    }
+    await sandbox.destroy();
+  });
+
+  async function mount(device: string): Promise<string> {
+    const mountPoint = mkdtempSync(join(tmpdir(), "lvm-exec-mnt-"));
+    mountPoints.push(mountPoint);
+    await run("mount", [device, mountPoint]);
+    return mountPoint;
+  }
+
+  it("activates a logical volume and shows /dev/<vg>/<lv>, and deactivates it again", async () => {
+    const created = await lvm.createLogicalVolume({ vgName: "vmvg", name: "plain", sizeBytes: 8 * MiB });
+    expect(created).toMatchObject({ path: "/dev/vmvg/plain", active: true });
+    expect(created.major).not.toBeNull();
+    expect(existsSync("/dev/vmvg/plain")).toBe(true);
+
+    await lvm.deactivateLogicalVolume({ vgName: "vmvg", name: "plain" });
+    expect(existsSync("/dev/vmvg/plain")).toBe(false);
+    expect(await lvm.getLogicalVolume({ vgName: "vmvg", name: "plain" })).toMatchObject({ active: false, major: null });
+
+    await lvm.activateLogicalVolume({ vgName: "vmvg", name: "plain" });
+    expect(existsSync("/dev/vmvg/plain")).toBe(true);
+    expect(await run("dmsetup", ["info", "-c", "--noheadings", "-o", "name", "vmvg-plain"])).toContain("vmvg-plain");
+    await lvm.removeLogicalVolume({ vgName: "vmvg", name: "plain" });
+    expect(existsSync("/dev/vmvg/plain")).toBe(false);
+  });
+
+  it("creates a thin pool, thin volumes and a thin snapshot, with dataPercent reported", async () => {
+    const pool = await lvm.createThinPool({ vgName: "vmvg", name: "pool", sizeBytes: 64 * MiB });
+    expect(pool.attr[0]).toBe("t");
+    expect(pool.dataPercent).toBe(0);
+
+    // Thin volumes may together exceed the pool: only written blocks take space from it.
+    const thin = await lvm.createLogicalVolume({ vgName: "vmvg", name: "thin1", sizeBytes: 48 * MiB, thinPool: "pool" });
+    await lvm.createLogicalVolume({ vgName: "vmvg", name: "thin2", sizeBytes: 48 * MiB, thinPool: "pool" });
+    expect(thin).toMatchObject({ poolLv: "pool", active: true, dataPercent: 0 });
+    expect(thin.attr[0]).toBe("V");
+
+    await writePattern(thin.path, 16 * MiB, 0x5a);
+    const written = await lvm.getLogicalVolume({ vgName: "vmvg", name: "thin1" });
+    expect(written.dataPercent).toBeCloseTo((16 / 48) * 100, 0);
+    const poolAfter = await lvm.getLogicalVolume({ vgName: "vmvg", name: "pool" });
+    expect(poolAfter.dataPercent).toBeCloseTo((16 / 64) * 100, 0);
+    expect(poolAfter.metadataPercent).toBeGreaterThan(0);
+
+    const snapshot = await lvm.createSnapshot({ vgName: "vmvg", sourceName: "thin1", name: "snap1" });
+    expect(snapshot).toMatchObject({ origin: "thin1", poolLv: "pool", active: true, sizeBytes: thin.sizeBytes });
+    expect(existsSync(snapshot.path)).toBe(true);
+    expect(await readStart(snapshot.path, 4096)).toEqual(Buffer.alloc(4096, 0x5a));
+
+    // The snapshot keeps its blocks when the origin is overwritten.
+    await writePattern(thin.path, 4096, 0xa5);
+    expect(await readStart(snapshot.path, 4096)).toEqual(Buffer.alloc(4096, 0x5a));
+    expect(await readStart(thin.path, 4096)).toEqual(Buffer.alloc(4096, 0xa5));
+
+    for (const name of ["snap1", "thin1", "thin2", "pool"]) await lvm.removeLogicalVolume({ vgName: "vmvg", name });
+  });
+
+  it("formats ext4, mounts, writes and grows it online with lvextend and resize2fs", async () => {
+    const lv = await lvm.createLogicalVolume({ vgName: "vmvg", name: "ext4", sizeBytes: 64 * MiB });
+    await run("mkfs.ext4", ["-q", lv.path]);
+    const mountPoint = await mount(lv.path);
+    await writeFile(join(mountPoint, "data"), "kept across the resize");
+    const before = await mountedSizeBytes(mountPoint);
+
+    const extended = await lvm.extendLogicalVolume({ vgName: "vmvg", name: "ext4", sizeBytes: 128 * MiB });
+    expect(extended.sizeBytes).toBe(128 * MiB);
+    await run("resize2fs", [lv.path]);
+
+    const after = await mountedSizeBytes(mountPoint);
+    expect(after).toBeGreaterThan(before + 56 * MiB);
+    expect(await readFile(join(mountPoint, "data"), "utf8")).toBe("kept across the resize");
+    await run("umount", [mountPoint]);
+    await lvm.removeLogicalVolume({ vgName: "vmvg", name: "ext4" });
+  });
+
+  it("formats xfs, mounts, writes and grows it online with lvextend and xfs_growfs", async () => {
+    // mkfs.xfs refuses filesystems under 300 MiB.
+    const lv = await lvm.createLogicalVolume({ vgName: "vmvg", name: "xfs", sizeBytes: 320 * MiB });
+    await run("mkfs.xfs", ["-q", lv.path]);
+    const mountPoint = await mount(lv.path);
+    await writeFile(join(mountPoint, "data"), "kept across the resize");
+    const before = await mountedSizeBytes(mountPoint);
+
+    await lvm.extendLogicalVolume({ vgName: "vmvg", name: "xfs", sizeBytes: 448 * MiB });
+    await run("xfs_growfs", [mountPoint]);
+
+    const after = await mountedSizeBytes(mountPoint);
+    expect(after).toBeGreaterThan(before + 120 * MiB);
+    expect(await readFile(join(mountPoint, "data"), "utf8")).toBe("kept across the resize");
+    await run("umount", [mountPoint]);
+    await lvm.removeLogicalVolume({ vgName: "vmvg", name: "xfs" });
+  });
+});
