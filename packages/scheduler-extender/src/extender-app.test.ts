@@ -70,7 +70,7 @@ describe("the extender's HTTP adapter", () => {
   });
 
   it.each([
-    { body: "{bad", message: /^malformed JSON in request body: / },
+    { body: "{bad", message: /^malformed JSON in request body: unexpected "b", expected a member name at byte 1$/ },
     { body: "", message: /^request body is empty; expected ExtenderArgs JSON$/ },
     { body: "[]", message: /^bad ExtenderArgs: request body must be a JSON object \(ExtenderArgs\)$/ },
     { body: JSON.stringify({ Nodes: nodes }), message: /^bad ExtenderArgs: Pod is missing$/ },

@@ -1,9 +1,10 @@
 import Koa from "koa";
 import type { Logger } from "pino";
 import { ExtenderArgsError, parseExtenderArgs, type ExtenderArgs } from "./extender-args.js";
-import { predicateVerb, prioritizeVerb, type ExtenderContext } from "./extender-verbs.js";
+import { encodeFilterResult, predicateVerb, prioritizeVerb, type ExtenderContext } from "./extender-verbs.js";
+import { JsonSyntaxError } from "./json-scan.js";
 import type { ExtenderMetrics, Verb } from "./metrics.js";
-import { HttpError, defaultBodyLimitBytes, readJsonBody } from "./request-body.js";
+import { HttpError, defaultBodyLimitBytes, readBody } from "./request-body.js";
 
 /** What the HTTP adapter is built from. */
 export interface ExtenderAppOptions {
@@ -38,13 +39,19 @@ export function createExtenderApp(options: ExtenderAppOptions): Koa {
   const app = new Koa();
 
   async function readArgs(ctx: Koa.Context, summary: Summary): Promise<ExtenderArgs> {
-    const body = await readJsonBody(ctx.req, bodyLimitBytes);
+    const body = await readBody(ctx.req, bodyLimitBytes);
+    if (body.length === 0) {
+      throw new HttpError(400, "request body is empty; expected ExtenderArgs JSON");
+    }
     try {
       const args = parseExtenderArgs(body);
       summary.pod = podName(args);
       summary.nodes = args.nodes?.length ?? args.nodeNames?.length ?? 0;
       return args;
     } catch (error) {
+      if (error instanceof JsonSyntaxError) {
+        throw new HttpError(400, `malformed JSON in request body: ${error.message}`);
+      }
       if (error instanceof ExtenderArgsError) {
         throw new HttpError(400, `bad ExtenderArgs: ${error.message}`);
       }
@@ -56,7 +63,7 @@ export function createExtenderApp(options: ExtenderAppOptions): Koa {
     switch (verb) {
       case "predicate":
         ctx.type = "application/json";
-        ctx.body = JSON.stringify(predicateVerb(await readArgs(ctx, summary), context));
+        ctx.body = encodeFilterResult(predicateVerb(await readArgs(ctx, summary), context));
         return;
       case "prioritize":
         ctx.type = "application/json";

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { ExtenderArgsError, parseExtenderArgs } from "./extender-args.js";
+import { ExtenderArgsError, parseExtenderArgs as parseBytes } from "./extender-args.js";
+import { JsonSyntaxError } from "./json-scan.js";
+
+/** Encodes a body the way kube-scheduler does, then parses it. */
+function parseExtenderArgs(body: unknown) {
+  return parseBytes(JSON.stringify(body));
+}
 
 const pod = { metadata: { name: "web", namespace: "default", annotations: { "capacity.topolvm.cybozu.com/ssd": "1" } } };
 const nodeA = { metadata: { name: "a", annotations: { "capacity.topolvm.cybozu.com/ssd": "2" } }, status: { x: 1 } };
@@ -8,9 +14,18 @@ describe("parseExtenderArgs", () => {
   it("reads the Go field names kube-scheduler sends today", () => {
     const args = parseExtenderArgs({ Pod: pod, Nodes: { items: [nodeA] }, NodeNames: null });
     expect(args.pod).toEqual({ name: "web", namespace: "default", annotations: pod.metadata.annotations });
-    expect(args.nodes).toEqual([{ name: "a", annotations: nodeA.metadata.annotations, object: nodeA }]);
-    expect(args.nodes?.[0]?.object).toBe(nodeA);
+    expect(args.nodes?.map(({ name, annotations }) => ({ name, annotations }))).toEqual([
+      { name: "a", annotations: nodeA.metadata.annotations },
+    ]);
+    expect(JSON.parse(args.nodes?.[0]?.raw.toString() ?? "")).toEqual(nodeA);
     expect(args.nodeNames).toBeUndefined();
+  });
+
+  it("keeps only the capacity annotations of a Node", () => {
+    const node = { metadata: { name: "n", annotations: { "capacity.topolvm.cybozu.com/ssd": "1", "example.com/x": "y" } } };
+    expect(parseExtenderArgs({ Pod: pod, Nodes: { items: [node] } }).nodes?.[0]?.annotations).toEqual({
+      "capacity.topolvm.cybozu.com/ssd": "1",
+    });
   });
 
   it("reads the lowercase keys older releases and other tools send", () => {
@@ -41,6 +56,27 @@ describe("parseExtenderArgs", () => {
       namespace: undefined,
       annotations: undefined,
     });
+  });
+
+  it("keeps each Node's JSON text byte for byte, whitespace and escapes included", () => {
+    const node = '{ "metadata" : {"name":"n\\u00e9", "annotations": {}} ,"status": {"x": [1, 2.5e3, true, null]} }';
+    const args = parseBytes(` {"Pod": {}, "Nodes": {"items": [${node}, {"metadata":{"name":"m"}}]}} `);
+    expect(args.nodes?.map((n) => n.name)).toEqual(["n\u00e9", "m"]);
+    expect(args.nodes?.[0]?.raw.toString()).toBe(node);
+  });
+
+  it.each([
+    "{bad",
+    '{"Pod": {}, "NodeNames": []',
+    '{"Pod": {}, "NodeNames": [] } x',
+    '{"Pod": {} "NodeNames": []}',
+    '{"Pod": {}, "Nodes": {"items": [{"metadata": {"name": "a"}} {}]}}',
+    '{"Pod": {}, "Nodes": {"items": [{"metadata": {"name": "a\u0001"}, "status": tru}]}}',
+    '{"Pod": {"a": 01}, "NodeNames": []}',
+    '{"Pod": {"a": "unterminated}, "NodeNames": []}',
+    `{"Pod": {}, "Nodes": ${"[".repeat(2000)}${"]".repeat(2000)}}`,
+  ])("rejects malformed JSON %#", (text) => {
+    expect(() => parseBytes(text)).toThrow(JsonSyntaxError);
   });
 
   it.each([

@@ -1,4 +1,6 @@
 import type { CandidateNode } from "./candidate-node.js";
+import { capacityAnnotationPrefix } from "./topolvm-names.js";
+import { expectEnd, parseSpan, skipValue, skipWhitespace, valueKind, walkArray, walkObject } from "./json-scan.js";
 
 /** Thrown when a request body is not a usable ExtenderArgs; the HTTP layer answers 400 with its message. */
 export class ExtenderArgsError extends Error {
@@ -15,9 +17,12 @@ export interface PodInfo {
   readonly annotations: Readonly<Record<string, string>> | undefined;
 }
 
-/** A full Node object from the request, with the parts placement reads pulled out; `object` is echoed back verbatim. */
+/**
+ * A full Node object from the request: its name, its capacity annotations (the only ones kept) and its JSON text to
+ * echo back verbatim.
+ */
 export interface NodeObject extends CandidateNode {
-  readonly object: Readonly<Record<string, unknown>>;
+  readonly raw: Buffer;
 }
 
 /**
@@ -34,24 +39,6 @@ type JsonObject = Readonly<Record<string, unknown>>;
 
 function isObject(value: unknown): value is JsonObject {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/**
- * Reads a top-level ExtenderArgs field the way Go's encoding/json does: the exact Go field name first, then any
- * case-insensitive match. Today's kube-scheduler sends `Pod`, `Nodes`, `NodeNames` (the Go types have no JSON tags);
- * older releases and other tools send `pod`, `nodes`, `nodenames`.
- */
-function goField(object: JsonObject, goName: string): unknown {
-  if (Object.hasOwn(object, goName)) {
-    return object[goName];
-  }
-  const lower = goName.toLowerCase();
-  for (const key of Object.keys(object)) {
-    if (key.toLowerCase() === lower) {
-      return object[key];
-    }
-  }
-  return undefined;
 }
 
 function optionalString(value: unknown, path: string): string | undefined {
@@ -106,31 +93,105 @@ function parsePod(value: unknown, path: string): PodInfo {
   };
 }
 
-function parseNode(value: unknown, path: string): NodeObject {
-  if (!isObject(value)) {
+/**
+ * Reads the annotations object starting at `offset`, keeping only the capacity annotations (the only ones placement
+ * reads) while checking that every value is a string. Returns them and the offset after the object.
+ */
+function capacityAnnotationsAt(
+  bytes: Buffer,
+  offset: number,
+  path: string,
+): { annotations: Record<string, string> | undefined; end: number } {
+  const kind = valueKind(bytes, offset);
+  if (kind === "null") {
+    return { annotations: undefined, end: skipValue(bytes, offset) };
+  }
+  if (kind !== "object") {
+    skipValue(bytes, offset);
+    throw new ExtenderArgsError(`${path} must be an object`);
+  }
+  const annotations: Record<string, string> = {};
+  const end = walkObject(bytes, offset, (key, valueOffset) => {
+    const isString = valueKind(bytes, valueOffset) === "string";
+    const valueEnd = skipValue(bytes, valueOffset);
+    if (!isString) {
+      throw new ExtenderArgsError(`${path}[${JSON.stringify(key)}] must be a string`);
+    }
+    if (key.startsWith(capacityAnnotationPrefix)) {
+      annotations[key] = parseSpan(bytes, { start: valueOffset, end: valueEnd }) as string;
+    }
+    return valueEnd;
+  });
+  return { annotations, end };
+}
+
+/**
+ * Reads the Node starting at `offset`, decoding only its name and capacity annotations: the rest is kept as the JSON
+ * text to echo back. Returns the Node and the offset after it.
+ */
+function parseNodeAt(bytes: Buffer, offset: number, path: string): { node: NodeObject; end: number } {
+  if (valueKind(bytes, offset) !== "object") {
+    skipValue(bytes, offset);
     throw new ExtenderArgsError(`${path} must be a Node object`);
   }
-  const metadata = metadataAt(value, path);
-  const name = metadata.name;
+  let name: unknown;
+  let annotations: Record<string, string> | undefined;
+  const end = walkObject(bytes, offset, (member, memberOffset) => {
+    const kind = valueKind(bytes, memberOffset);
+    if (member !== "metadata" || kind === "null") {
+      return skipValue(bytes, memberOffset);
+    }
+    if (kind !== "object") {
+      skipValue(bytes, memberOffset);
+      throw new ExtenderArgsError(`${path}.metadata must be an object`);
+    }
+    return walkObject(bytes, memberOffset, (field, fieldOffset) => {
+      if (field === "annotations") {
+        const read = capacityAnnotationsAt(bytes, fieldOffset, `${path}.metadata.annotations`);
+        annotations = read.annotations;
+        return read.end;
+      }
+      const fieldEnd = skipValue(bytes, fieldOffset);
+      if (field === "name") {
+        name = parseSpan(bytes, { start: fieldOffset, end: fieldEnd });
+      }
+      return fieldEnd;
+    });
+  });
   if (typeof name !== "string" || name === "") {
     throw new ExtenderArgsError(`${path}.metadata.name must be a non-empty string`);
   }
-  return { name, annotations: annotationsAt(metadata, `${path}.metadata`), object: value };
+  return { node: { name, annotations, raw: bytes.subarray(offset, end) }, end };
 }
 
-function parseNodes(value: unknown, path: string): NodeObject[] | undefined {
-  if (value === undefined || value === null) {
-    return undefined;
+/** Reads the NodeList starting at `offset`; returns its Nodes (undefined for null) and the offset after it. */
+function parseNodesAt(bytes: Buffer, offset: number, path: string): { nodes: NodeObject[] | undefined; end: number } {
+  const kind = valueKind(bytes, offset);
+  if (kind === "null") {
+    return { nodes: undefined, end: skipValue(bytes, offset) };
   }
-  if (!isObject(value)) {
+  if (kind !== "object") {
+    skipValue(bytes, offset);
     throw new ExtenderArgsError(`${path} must be a NodeList object`);
   }
-  // Go encodes an empty NodeList's nil slice as null.
-  const items = value.items ?? [];
-  if (!Array.isArray(items)) {
-    throw new ExtenderArgsError(`${path}.items must be an array`);
-  }
-  return items.map((item, index) => parseNode(item, `${path}.items[${index}]`));
+  const nodes: NodeObject[] = [];
+  const end = walkObject(bytes, offset, (name, valueOffset) => {
+    if (name !== "items" || valueKind(bytes, valueOffset) === "null") {
+      // Go encodes an empty NodeList's nil slice as null.
+      return skipValue(bytes, valueOffset);
+    }
+    if (valueKind(bytes, valueOffset) !== "array") {
+      skipValue(bytes, valueOffset);
+      throw new ExtenderArgsError(`${path}.items must be an array`);
+    }
+    nodes.length = 0;
+    return walkArray(bytes, valueOffset, (index, itemOffset) => {
+      const { node, end: itemEnd } = parseNodeAt(bytes, itemOffset, `${path}.items[${index}]`);
+      nodes.push(node);
+      return itemEnd;
+    });
+  });
+  return { nodes, end };
 }
 
 function parseNodeNames(value: unknown, path: string): string[] | undefined {
@@ -148,14 +209,61 @@ function parseNodeNames(value: unknown, path: string): string[] | undefined {
   });
 }
 
-/** Validates a decoded request body as ExtenderArgs; unknown fields are ignored. */
-export function parseExtenderArgs(body: unknown): ExtenderArgs {
-  if (!isObject(body)) {
+type TopLevelField = "Pod" | "Nodes" | "NodeNames";
+const topLevelFields: readonly TopLevelField[] = ["Pod", "Nodes", "NodeNames"];
+
+/**
+ * Which ExtenderArgs field a top-level member sets, matched the way Go's encoding/json does: the exact Go field name
+ * wins over any case-insensitive match. Today's kube-scheduler sends `Pod`, `Nodes`, `NodeNames` (the Go types have
+ * no JSON tags); older releases and other tools send `pod`, `nodes`, `nodenames`.
+ */
+function fieldOf(name: string): { field: TopLevelField; exact: boolean } | undefined {
+  const lower = name.toLowerCase();
+  const field = topLevelFields.find((candidate) => candidate.toLowerCase() === lower);
+  return field === undefined ? undefined : { field, exact: field === name };
+}
+
+/**
+ * Reads an ExtenderArgs request body in one pass over its bytes: the pod and node names are decoded, and of each
+ * full Node only its metadata (the rest is kept as raw JSON to echo back). Unknown fields are ignored. Throws
+ * JsonSyntaxError for bytes that are not JSON and ExtenderArgsError for JSON that is not ExtenderArgs.
+ */
+export function parseExtenderArgs(body: Buffer | string): ExtenderArgs {
+  const bytes = typeof body === "string" ? Buffer.from(body) : body;
+  const start = skipWhitespace(bytes, 0);
+  if (valueKind(bytes, start) !== "object") {
+    expectEnd(bytes, skipValue(bytes, start));
     throw new ExtenderArgsError("request body must be a JSON object (ExtenderArgs)");
   }
-  const pod = parsePod(goField(body, "Pod"), "Pod");
-  const nodes = parseNodes(goField(body, "Nodes"), "Nodes");
-  const nodeNames = parseNodeNames(goField(body, "NodeNames"), "NodeNames");
+  const exactSeen = new Set<TopLevelField>();
+  let podValue: unknown;
+  let nodes: NodeObject[] | undefined;
+  let nodeNamesValue: unknown;
+  const end = walkObject(bytes, start, (name, valueOffset) => {
+    const match = fieldOf(name);
+    if (match === undefined || (exactSeen.has(match.field) && !match.exact)) {
+      return skipValue(bytes, valueOffset);
+    }
+    if (match.exact) {
+      exactSeen.add(match.field);
+    }
+    if (match.field === "Nodes") {
+      const parsed = parseNodesAt(bytes, valueOffset, "Nodes");
+      nodes = parsed.nodes;
+      return parsed.end;
+    }
+    const valueEnd = skipValue(bytes, valueOffset);
+    const value = parseSpan(bytes, { start: valueOffset, end: valueEnd });
+    if (match.field === "Pod") {
+      podValue = value;
+    } else {
+      nodeNamesValue = value;
+    }
+    return valueEnd;
+  });
+  expectEnd(bytes, end);
+  const pod = parsePod(podValue, "Pod");
+  const nodeNames = parseNodeNames(nodeNamesValue, "NodeNames");
   if (nodes === undefined && nodeNames === undefined) {
     throw new ExtenderArgsError("one of Nodes or NodeNames is required");
   }

@@ -26,7 +26,8 @@ export interface ExtenderContext {
  * preemptions that cannot help.
  */
 export interface ExtenderFilterResult {
-  Nodes?: { items: Readonly<Record<string, unknown>>[] };
+  /** The fitting Nodes as the JSON text they arrived in. */
+  Nodes?: { items: Buffer[] };
   NodeNames?: string[];
   FailedNodes: Record<string, string>;
   FailedAndUnresolvableNodes: Record<string, string>;
@@ -107,7 +108,7 @@ export function predicateVerb(args: ExtenderArgs, context: ExtenderContext): Ext
   }
   const outcome = filter(request, args.nodes);
   const result: ExtenderFilterResult = {
-    Nodes: { items: outcome.passed.map((node) => node.object) },
+    Nodes: { items: outcome.passed.map((node) => node.raw) },
     FailedNodes: {},
     FailedAndUnresolvableNodes: Object.fromEntries(outcome.failed),
     Error: "",
@@ -116,6 +117,31 @@ export function predicateVerb(args: ExtenderArgs, context: ExtenderContext): Ext
     result.NodeNames = outcome.passed.map((node) => node.name);
   }
   return result;
+}
+
+/** Encodes an ExtenderFilterResult as JSON, splicing in the Nodes' JSON text as it arrived. */
+export function encodeFilterResult(result: ExtenderFilterResult): Buffer {
+  const parts: Buffer[] = [];
+  let head = "{";
+  if (result.Nodes !== undefined) {
+    parts.push(Buffer.from('{"Nodes":{"items":['));
+    result.Nodes.items.forEach((item, index) => {
+      if (index > 0) {
+        parts.push(Buffer.from(","));
+      }
+      parts.push(item);
+    });
+    head = "]},";
+  }
+  const rest = {
+    ...(result.NodeNames === undefined ? {} : { NodeNames: result.NodeNames }),
+    FailedNodes: result.FailedNodes,
+    FailedAndUnresolvableNodes: result.FailedAndUnresolvableNodes,
+    Error: result.Error,
+  };
+  // JSON.stringify(rest) starts with "{"; the head replaces it to continue the object begun above.
+  parts.push(Buffer.from(head + JSON.stringify(rest).slice(1)));
+  return Buffer.concat(parts);
 }
 
 /**

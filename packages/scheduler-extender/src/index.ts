@@ -20,6 +20,7 @@ export {
   type PodInfo,
 } from "./extender-args.js";
 export {
+  encodeFilterResult,
   predicateVerb,
   prioritizeVerb,
   type ExtenderContext,
@@ -38,7 +39,8 @@ export {
   type SchedulerOptions,
 } from "./scheduler-options.js";
 export { createExtenderMetrics, type ExtenderMetrics, type ExtenderMetricsOptions, type Verb } from "./metrics.js";
-export { HttpError, defaultBodyLimitBytes, readBody, readJsonBody } from "./request-body.js";
+export { HttpError, defaultBodyLimitBytes, readBody } from "./request-body.js";
+export { JsonSyntaxError } from "./json-scan.js";
 export { createExtenderApp, type ExtenderAppOptions } from "./extender-app.js";
 export { startExtenderServer, type ExtenderServer } from "./extender-server.js";
 export { createNodeCache, type NodeCache, type NodeCacheOptions } from "./node-cache.js";

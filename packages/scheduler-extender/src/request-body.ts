@@ -63,16 +63,3 @@ export function readBody(request: IncomingMessage, limitBytes: number): Promise<
     request.on("aborted", onAborted);
   });
 }
-
-/** Reads and decodes a JSON request body; empty or malformed bodies are 400s. */
-export async function readJsonBody(request: IncomingMessage, limitBytes: number): Promise<unknown> {
-  const body = await readBody(request, limitBytes);
-  if (body.length === 0) {
-    throw new HttpError(400, "request body is empty; expected ExtenderArgs JSON");
-  }
-  try {
-    return JSON.parse(body.toString("utf8")) as unknown;
-  } catch (error) {
-    throw new HttpError(400, `malformed JSON in request body: ${(error as Error).message}`);
-  }
-}
