@@ -26,6 +26,8 @@ const routes: Readonly<Record<string, { method: string; verb: Verb }>> = {
 interface Summary {
   pod?: string;
   nodes?: number;
+  /** Whether kube-scheduler sent full Node objects or only names (nodeCacheCapable). */
+  shape?: "objects" | "names";
 }
 
 function podName(args: ExtenderArgs): string {
@@ -47,6 +49,7 @@ export function createExtenderApp(options: ExtenderAppOptions): Koa {
       const args = parseExtenderArgs(body);
       summary.pod = podName(args);
       summary.nodes = args.nodes?.length ?? args.nodeNames?.length ?? 0;
+      summary.shape = args.nodes === undefined ? "names" : "objects";
       return args;
     } catch (error) {
       if (error instanceof JsonSyntaxError) {
