@@ -6,6 +6,7 @@ import { createServer, type AddressInfo } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { until } from "../../packages/scheduler-extender/test/support/eventually.js";
 import { startFakeApiServer } from "../../packages/scheduler-extender/test/support/fake-api-server.js";
 import { startScheduler, type SchedulerProcess } from "../../packages/scheduler-extender/test/support/scheduler-process.js";
 import { benchNodes, benchPod } from "./nodes.js";
@@ -188,9 +189,7 @@ try {
   const kubeconfig = await api.writeKubeconfig(join(dir, "kubeconfig"));
   const cached = await startScheduler(["--config", options, "--kubeconfig", kubeconfig]);
   children.push(cached);
-  while ((await fetch(`${cached.url}/status`)).status !== 200) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await until("the node cache to sync", async () => (await fetch(`${cached.url}/status`)).ok);
   idle.push(`ours (node cache, ${nodeCount} nodes) idle RSS ${rssMiB(cached.child.pid ?? 0, "VmRSS").toFixed(0)} MiB`);
   results.push(await runCase("ours  names  /predicate", `${cached.url}/predicate`, namesBody, cached.child.pid ?? 0));
   results.push(await runCase("ours  names  /prioritize", `${cached.url}/prioritize`, namesBody, cached.child.pid ?? 0));

@@ -5,7 +5,6 @@ import { CoreV1Api, KubernetesObjectApi, PatchStrategy, type V1Pod } from "@kube
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -17,6 +16,7 @@ import {
 } from "../../../tools/cluster/src/index.js";
 import { capacityScore } from "../src/score.js";
 import { capacityAnnotationPrefix, capacityResourceName, defaultDeviceClassKey } from "../src/topolvm-names.js";
+import { eventually, until } from "./support/eventually.js";
 import { startScheduler, type SchedulerProcess } from "./support/scheduler-process.js";
 
 const missing = clusterPrerequisitesMissing();
@@ -26,20 +26,6 @@ const capacityKey = capacityAnnotationPrefix + defaultDeviceClassKey;
 const namespace = "e2e-scheduling";
 const nodeNames = ["node-1", "node-2", "node-3"] as const;
 const deployedConfig = fileURLToPath(new URL("../../../deploy/scheduler-config/scheduler-config.yaml", import.meta.url));
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) {
-      return value;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`);
-    }
-    await sleep(250);
-  }
-}
 
 /** The extender as deploy/scheduler-config ships it, pointed at this test's topolvm-scheduler. */
 async function deployedExtender(urlPrefix: string, nodeCacheCapable: boolean): Promise<SchedulerExtender> {
@@ -130,7 +116,7 @@ describe.skipIf(missing.length > 0 && !mustRun)("topolvm-scheduler with the real
       const args = ["--config", join(dir, "options.yaml")];
       extender = await startScheduler(nodeCacheCapable ? [...args, "--kubeconfig", cluster.kubeconfigPath] : args);
       const url = extender.url;
-      await eventually("topolvm-scheduler to be ready", async () => ((await fetch(`${url}/status`)).ok ? true : undefined));
+      await until("topolvm-scheduler to be ready", async () => (await fetch(`${url}/status`)).ok);
       await cluster.setSchedulerExtenders([await deployedExtender(url, nodeCacheCapable)]);
     });
 
@@ -147,9 +133,9 @@ describe.skipIf(missing.length > 0 && !mustRun)("topolvm-scheduler with the real
       const url = `${extender.url}/prioritize`;
       const expected = nodeNames.map((host) => ({ Host: host, Score: capacityScore(BigInt(free[host]) * BigInt(gib), 1) }));
       const body = JSON.stringify({ Pod: capacityPod("probe", 1), NodeNames: nodeNames });
-      await eventually("the node cache to see the new annotations", async () => {
+      await until("the node cache to see the new annotations", async () => {
         const scores: unknown = await (await fetch(url, { method: "POST", body })).json();
-        return JSON.stringify(scores) === JSON.stringify(expected) ? true : undefined;
+        return JSON.stringify(scores) === JSON.stringify(expected);
       });
     }
 

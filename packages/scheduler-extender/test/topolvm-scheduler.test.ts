@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startFakeApiServer, type FakeApiServer, type FakeNode } from "./support/fake-api-server.js";
+import { until } from "./support/eventually.js";
 import { openRequest } from "./support/raw-request.js";
 import { runScheduler, startScheduler, type SchedulerProcess } from "./support/scheduler-process.js";
 
@@ -43,16 +44,6 @@ async function start(args: string[]): Promise<SchedulerProcess> {
 async function postJson(url: string, body: unknown): Promise<{ status: number; json: unknown }> {
   const response = await fetch(url, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
   return { status: response.status, json: await response.json() };
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe("topolvm-scheduler with full Node objects", () => {
@@ -113,7 +104,7 @@ describe("topolvm-scheduler with full Node objects", () => {
     // Let the server take the request in before the signal.
     await new Promise((resolve) => setTimeout(resolve, 200));
     scheduler.child.kill("SIGTERM");
-    await waitFor("draining", () => Promise.resolve(scheduler.logs.some((entry) => entry.msg === "draining")));
+    await until("draining", () => Promise.resolve(scheduler.logs.some((entry) => entry.msg === "draining")));
     request.end(body.slice(20));
     const response = await responded;
     expect(response.status).toBe(200);
@@ -143,7 +134,7 @@ describe("topolvm-scheduler with a node cache (nodeCacheCapable: true)", () => {
     expect(early.json).toMatchObject({ Error: "TopoLVM: topolvm-scheduler's node cache has not synced with the API server yet" });
 
     release();
-    await waitFor("/status 200", async () => (await fetch(`${scheduler.url}/status`)).status === 200);
+    await until("/status 200", async () => (await fetch(`${scheduler.url}/status`)).status === 200);
     const filtered = await postJson(`${scheduler.url}/predicate`, { Pod: pod, NodeNames: ["small", "roomy", "ghost"] });
     expect(filtered.json).toEqual({
       NodeNames: ["roomy"],
@@ -157,7 +148,7 @@ describe("topolvm-scheduler with a node cache (nodeCacheCapable: true)", () => {
 
     api.setNode(node("ghost", 2048));
     api.setNode(node("roomy", 2));
-    await waitFor("the cache to see the updates", async () => {
+    await until("the cache to see the updates", async () => {
       const result = await postJson(`${scheduler.url}/predicate`, { Pod: pod, NodeNames: ["small", "roomy", "ghost"] });
       return JSON.stringify((result.json as { NodeNames: unknown }).NodeNames) === '["ghost"]';
     });
@@ -168,7 +159,7 @@ describe("topolvm-scheduler with a node cache (nodeCacheCapable: true)", () => {
     ]);
 
     api.deleteNode("ghost");
-    await waitFor("the cache to drop the deleted node", async () => {
+    await until("the cache to drop the deleted node", async () => {
       const result = await postJson(`${scheduler.url}/predicate`, { Pod: pod, NodeNames: ["ghost"] });
       return (result.json as { NodeNames: unknown[] }).NodeNames.length === 0;
     });
