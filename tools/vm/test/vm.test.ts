@@ -38,6 +38,7 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== "true")("tools/v
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toMatch(/Driver version: +4\./);
     expect(result.stdout).toContain("LVM version:");
+    console.info(`tools/vm: boot-to-command ${String(result.bootMs)} ms`);
   });
 
   it("streams the output while the command still runs", async () => {

@@ -10,5 +10,6 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== "true")("lvm-exe
     const result = await runVitestInVm("packages/lvm-exec/test/vm/data-path.vm-test.ts", { timeoutMs: 600_000 });
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
     expect(result.stdout).toMatch(/Tests +4 passed/);
+    console.info(`lvm-exec data path in the VM: boot-to-command ${String(result.bootMs)} ms`);
   });
 });
