@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -82,7 +83,7 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== "true")("tools/v
 
 describe("tools/vm/run prerequisites", () => {
   it("fails naming tools/ensure-deps when the VM kernel is missing", async () => {
-    const emptyCache = mkdtempSync(join(topolvmCache(), "empty-"));
+    const emptyCache = mkdtempSync(join(tmpdir(), "topolvm-vm-empty-cache-"));
     try {
       const run = execFileAsync(runScript, ["--", "true"], { env: { ...process.env, TOPOLVM_CACHE: emptyCache } });
       await expect(run).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining("run tools/ensure-deps") as unknown });
