@@ -5,7 +5,8 @@ import { pino, type Logger } from "pino";
 import { createExtenderApp } from "../extender-app.js";
 import { startExtenderServer, type ExtenderServer } from "../extender-server.js";
 import { createExtenderMetrics } from "../metrics.js";
-import type { NodeCache } from "../node-cache.js";
+import { KubeConfigError, connectInCluster, connectWithKubeconfig } from "../kube-connection.js";
+import { createNodeCache, type NodeCache } from "../node-cache.js";
 import { SchedulerOptionsError, loadSchedulerOptions, schedulerOptionsFrom } from "../scheduler-options.js";
 
 // package.json sits two levels up from both src/bin/ and dist/bin/.
@@ -28,18 +29,9 @@ The kube-scheduler extender of TopoLVM: POST /predicate, POST /prioritize, GET /
 const drainGraceMs = 25_000;
 
 async function startNodeCache(values: { kubeconfig?: string; "in-cluster"?: boolean }, logger: Logger): Promise<NodeCache> {
-  // Loaded only when asked for: the Kubernetes client is most of the process's start-up time and memory.
-  const [{ KubeConfig }, { createNodeCache }] = await Promise.all([
-    import("@kubernetes/client-node"),
-    import("../node-cache.js"),
-  ]);
-  const kubeConfig = new KubeConfig();
-  if (values.kubeconfig === undefined) {
-    kubeConfig.loadFromCluster();
-  } else {
-    kubeConfig.loadFromFile(values.kubeconfig);
-  }
-  const cache = createNodeCache({ kubeConfig, logger });
+  const connection =
+    values.kubeconfig === undefined ? await connectInCluster() : await connectWithKubeconfig(values.kubeconfig);
+  const cache = createNodeCache({ connection, logger });
   cache.start();
   return cache;
 }
@@ -134,7 +126,8 @@ main().catch((error: unknown) => {
     return;
   }
   // Bad options and system errors (EADDRINUSE, a missing kubeconfig) are the operator's to fix: no stack for them.
-  const expected = error instanceof SchedulerOptionsError || (error instanceof Error && "code" in error);
+  const expected =
+    error instanceof SchedulerOptionsError || error instanceof KubeConfigError || (error instanceof Error && "code" in error);
   const message = error instanceof Error ? (expected ? error.message : (error.stack ?? error.message)) : String(error);
   process.stderr.write(`topolvm-scheduler: ${message}\n`);
   process.exitCode = 1;
