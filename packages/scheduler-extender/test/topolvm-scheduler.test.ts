@@ -165,6 +165,12 @@ describe("topolvm-scheduler with a node cache (nodeCacheCapable: true)", () => {
     });
     const metrics = await (await fetch(`${scheduler.url}/metrics`)).text();
     expect(metrics).toContain("topolvm_scheduler_node_cache_nodes 2");
+    expect(new Set(api.accepts())).toEqual(
+      new Set([
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json",
+        "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json",
+      ]),
+    );
     expect(await scheduler.stop()).toBe(0);
   });
 });

@@ -18,6 +18,8 @@ export interface FakeApiServer {
   holdLists(): () => void;
   /** How many list requests (pages) were served. */
   listRequests(): number;
+  /** The Accept headers of every list and watch request so far. */
+  accepts(): string[];
   /** Writes a kubeconfig pointing at the fake and returns its path. */
   writeKubeconfig(path: string): Promise<string>;
   close(): Promise<void>;
@@ -30,6 +32,7 @@ export async function startFakeApiServer(initial: readonly FakeNode[] = []): Pro
   const watchers = new Set<ServerResponse>();
   let held: Promise<void> | undefined;
   let lists = 0;
+  const acceptHeaders: string[] = [];
 
   function store(node: FakeNode): FakeNode {
     resourceVersion += 1;
@@ -37,10 +40,16 @@ export async function startFakeApiServer(initial: readonly FakeNode[] = []): Pro
     nodes.set(node.metadata.name, stored);
     return stored;
   }
+  // Like kube-apiserver, answer `Accept: ...;as=PartialObjectMetadata...` with the metadata alone.
+  const metadataOnly = new WeakSet<ServerResponse>();
+  function render(node: FakeNode, response: ServerResponse): Record<string, unknown> {
+    return metadataOnly.has(response)
+      ? { apiVersion: "meta.k8s.io/v1", kind: "PartialObjectMetadata", metadata: node.metadata }
+      : { apiVersion: "v1", kind: "Node", ...node };
+  }
   function broadcast(type: string, node: FakeNode): void {
-    const line = `${JSON.stringify({ type, object: { apiVersion: "v1", kind: "Node", ...node } })}\n`;
     for (const watcher of watchers) {
-      watcher.write(line);
+      watcher.write(`${JSON.stringify({ type, object: render(node, watcher) })}\n`);
     }
   }
   for (const node of initial) {
@@ -53,6 +62,11 @@ export async function startFakeApiServer(initial: readonly FakeNode[] = []): Pro
       response.writeHead(404, { "content-type": "application/json" });
       response.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", code: 404 }));
       return;
+    }
+    const accept = request.headers.accept ?? "";
+    acceptHeaders.push(accept);
+    if (accept.startsWith("application/json;as=PartialObjectMetadata")) {
+      metadataOnly.add(response);
     }
     if (url.searchParams.get("watch") === "true") {
       response.writeHead(200, { "content-type": "application/json" });
@@ -74,7 +88,7 @@ export async function startFakeApiServer(initial: readonly FakeNode[] = []): Pro
           apiVersion: "v1",
           kind: "NodeList",
           metadata: { resourceVersion: String(resourceVersion), ...(next === undefined ? {} : { continue: next }) },
-          items: page.map((node) => ({ apiVersion: "v1", kind: "Node", ...node })),
+          items: page.map((node) => render(node, response)),
         }),
       );
     };
@@ -112,6 +126,7 @@ export async function startFakeApiServer(initial: readonly FakeNode[] = []): Pro
       return release;
     },
     listRequests: () => lists,
+    accepts: () => [...acceptHeaders],
     async writeKubeconfig(path) {
       await writeFile(
         path,
