@@ -4,7 +4,7 @@ import { ExtenderArgsError, parseExtenderArgs, type ExtenderArgs } from "./exten
 import { encodeFilterResult, predicateVerb, prioritizeVerb, type ExtenderContext } from "./extender-verbs.js";
 import { JsonSyntaxError } from "./json-scan.js";
 import type { ExtenderMetrics, Verb } from "./metrics.js";
-import { HttpError, defaultBodyLimitBytes, readBody } from "./request-body.js";
+import { HttpError, createBodyBufferPool, defaultBodyLimitBytes, readBody } from "./request-body.js";
 
 /** What the HTTP adapter is built from. */
 export interface ExtenderAppOptions {
@@ -39,38 +39,47 @@ export function createExtenderApp(options: ExtenderAppOptions): Koa {
   const { context, metrics, logger } = options;
   const bodyLimitBytes = options.bodyLimitBytes ?? defaultBodyLimitBytes;
   const app = new Koa();
+  const bodyBuffers = createBodyBufferPool();
 
-  async function readArgs(ctx: Koa.Context, summary: Summary): Promise<ExtenderArgs> {
-    const body = await readBody(ctx.req, bodyLimitBytes);
-    if (body.length === 0) {
-      throw new HttpError(400, "request body is empty; expected ExtenderArgs JSON");
-    }
+  /**
+   * Reads the request's ExtenderArgs and answers them. The answer must not keep references into the body (Nodes'
+   * raw JSON is copied by the encoder): the body's buffer goes back to the pool as soon as the answer is built.
+   */
+  async function answer(ctx: Koa.Context, summary: Summary, respond: (args: ExtenderArgs) => Buffer | string): Promise<void> {
+    const body = await readBody(ctx.req, bodyLimitBytes, bodyBuffers);
     try {
-      const args = parseExtenderArgs(body);
+      if (body.length === 0) {
+        throw new HttpError(400, "request body is empty; expected ExtenderArgs JSON");
+      }
+      let args: ExtenderArgs;
+      try {
+        args = parseExtenderArgs(body);
+      } catch (error) {
+        if (error instanceof JsonSyntaxError) {
+          throw new HttpError(400, `malformed JSON in request body: ${error.message}`);
+        }
+        if (error instanceof ExtenderArgsError) {
+          throw new HttpError(400, `bad ExtenderArgs: ${error.message}`);
+        }
+        throw error;
+      }
       summary.pod = podName(args);
       summary.nodes = args.nodes?.length ?? args.nodeNames?.length ?? 0;
       summary.shape = args.nodes === undefined ? "names" : "objects";
-      return args;
-    } catch (error) {
-      if (error instanceof JsonSyntaxError) {
-        throw new HttpError(400, `malformed JSON in request body: ${error.message}`);
-      }
-      if (error instanceof ExtenderArgsError) {
-        throw new HttpError(400, `bad ExtenderArgs: ${error.message}`);
-      }
-      throw error;
+      ctx.type = "application/json";
+      ctx.body = respond(args);
+    } finally {
+      bodyBuffers.release(body);
     }
   }
 
   async function serve(ctx: Koa.Context, verb: Verb, summary: Summary): Promise<void> {
     switch (verb) {
       case "predicate":
-        ctx.type = "application/json";
-        ctx.body = encodeFilterResult(predicateVerb(await readArgs(ctx, summary), context));
+        await answer(ctx, summary, (args) => encodeFilterResult(predicateVerb(args, context)));
         return;
       case "prioritize":
-        ctx.type = "application/json";
-        ctx.body = JSON.stringify(prioritizeVerb(await readArgs(ctx, summary), context));
+        await answer(ctx, summary, (args) => JSON.stringify(prioritizeVerb(args, context)));
         return;
       case "status": {
         const reason = options.notReadyReason();

@@ -39,7 +39,7 @@ export {
   type SchedulerOptions,
 } from "./scheduler-options.js";
 export { createExtenderMetrics, type ExtenderMetrics, type ExtenderMetricsOptions, type Verb } from "./metrics.js";
-export { HttpError, defaultBodyLimitBytes, readBody } from "./request-body.js";
+export { HttpError, createBodyBufferPool, defaultBodyLimitBytes, readBody, type BodyBufferPool } from "./request-body.js";
 export { JsonSyntaxError } from "./json-scan.js";
 export { createExtenderApp, type ExtenderAppOptions } from "./extender-app.js";
 export { startExtenderServer, type ExtenderServer } from "./extender-server.js";
