@@ -35,7 +35,7 @@ describe("parseExtenderArgs", () => {
     expect(args.nodeNames).toEqual(["a", "b"]);
   });
 
-  it("matches keys case-insensitively like Go, preferring the exact Go name", () => {
+  it("matches keys case-insensitively, preferring the exact Go name when a body has two spellings", () => {
     const args = parseExtenderArgs({ POD: pod, nodeNames: ["x"], NODENAMES: ["y"], NodeNames: ["z"] });
     expect(args.pod.name).toBe("web");
     expect(args.nodeNames).toEqual(["z"]);

@@ -213,9 +213,9 @@ type TopLevelField = "Pod" | "Nodes" | "NodeNames";
 const topLevelFields: readonly TopLevelField[] = ["Pod", "Nodes", "NodeNames"];
 
 /**
- * Which ExtenderArgs field a top-level member sets, matched the way Go's encoding/json does: the exact Go field name
- * wins over any case-insensitive match. Today's kube-scheduler sends `Pod`, `Nodes`, `NodeNames` (the Go types have
- * no JSON tags); older releases and other tools send `pod`, `nodes`, `nodenames`.
+ * Which ExtenderArgs field a top-level member sets. Names match case-insensitively, as Go's encoding/json matches
+ * them: today's kube-scheduler sends `Pod`, `Nodes`, `NodeNames` (the Go types have no JSON tags), older releases
+ * and other tools send `pod`, `nodes`, `nodenames`. Should one body carry two spellings, the exact Go name wins.
  */
 function fieldOf(name: string): { field: TopLevelField; exact: boolean } | undefined {
   const lower = name.toLowerCase();
