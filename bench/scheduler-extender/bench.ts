@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { Agent, request as httpRequest } from "node:http";
 import { createServer, type AddressInfo } from "node:net";
-import { homedir, tmpdir } from "node:os";
+import { homedir, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { until } from "../../packages/scheduler-extender/test/support/eventually.js";
@@ -166,7 +166,7 @@ const fullBody = Buffer.from(JSON.stringify({ Pod: benchPod, Nodes: { items: nod
 const namesBody = Buffer.from(JSON.stringify({ Pod: benchPod, NodeNames: nodeNames }));
 console.log(
   `${nodeCount} nodes per request: full objects ${(fullBody.length / 1024 / 1024).toFixed(1)} MiB, names ${(namesBody.length / 1024).toFixed(0)} KiB; ` +
-    `${secondsPerCase} s per case, concurrency ${concurrency}`,
+    `${secondsPerCase} s per case, concurrency ${concurrency}; load average ${loadavg()[0]?.toFixed(1) ?? "?"}`,
 );
 
 const dir = await mkdtemp(join(tmpdir(), "bench-scheduler-extender-"));
