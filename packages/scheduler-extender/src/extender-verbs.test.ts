@@ -67,6 +67,12 @@ describe("predicateVerb with full Node objects", () => {
     expect(result.FailedAndUnresolvableNodes).toEqual({});
   });
 
+  it("answers an empty NodeList when no node fits", () => {
+    const result = predicateVerb(parseExtenderArgs({ Pod: podAsking(10_000), Nodes: { items: nodes } }), noCache);
+    expect(result.Nodes).toEqual({ items: [] });
+    expect(Object.keys(result.FailedAndUnresolvableNodes)).toEqual(["small", "roomy", "huge"]);
+  });
+
   it("answers NodeNames too when the request carried both", () => {
     const result = predicateVerb(
       parseExtenderArgs({ Pod: podAsking(5), Nodes: { items: nodes }, NodeNames: ["small", "roomy", "huge"] }),

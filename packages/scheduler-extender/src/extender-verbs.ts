@@ -119,29 +119,30 @@ export function predicateVerb(args: ExtenderArgs, context: ExtenderContext): Ext
   return result;
 }
 
-/** Encodes an ExtenderFilterResult as JSON, splicing in the Nodes' JSON text as it arrived. */
+/** Encodes an ExtenderFilterResult as JSON into one buffer, splicing in the Nodes' JSON text as it arrived. */
 export function encodeFilterResult(result: ExtenderFilterResult): Buffer {
-  const parts: Buffer[] = [];
-  let head = "{";
-  if (result.Nodes !== undefined) {
-    parts.push(Buffer.from('{"Nodes":{"items":['));
-    result.Nodes.items.forEach((item, index) => {
-      if (index > 0) {
-        parts.push(Buffer.from(","));
-      }
-      parts.push(item);
-    });
-    head = "]},";
-  }
+  const items = result.Nodes?.items;
   const rest = {
     ...(result.NodeNames === undefined ? {} : { NodeNames: result.NodeNames }),
     FailedNodes: result.FailedNodes,
     FailedAndUnresolvableNodes: result.FailedAndUnresolvableNodes,
     Error: result.Error,
   };
-  // JSON.stringify(rest) starts with "{"; the head replaces it to continue the object begun above.
-  parts.push(Buffer.from(head + JSON.stringify(rest).slice(1)));
-  return Buffer.concat(parts);
+  // JSON.stringify(rest) starts with "{": after the Nodes, "]}," takes its place to continue the object.
+  const head = items === undefined ? "" : '{"Nodes":{"items":[';
+  const tail = Buffer.from((items === undefined ? "{" : "]},") + JSON.stringify(rest).slice(1));
+  const itemBytes = (items ?? []).reduce((sum, item) => sum + item.length, 0);
+  const separators = Math.max(0, (items?.length ?? 0) - 1);
+  const out = Buffer.allocUnsafe(head.length + itemBytes + separators + tail.length);
+  let offset = out.write(head, 0, "latin1");
+  (items ?? []).forEach((item, index) => {
+    if (index > 0) {
+      offset = out.writeUInt8(0x2c, offset);
+    }
+    offset += item.copy(out, offset);
+  });
+  tail.copy(out, offset);
+  return out;
 }
 
 /**
