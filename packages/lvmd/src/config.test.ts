@@ -73,6 +73,7 @@ lvcreate-option-classes:
       spareBytes: 0,
       stripe: 2,
       stripeSize: "64k",
+      stripeSizeBytes: 65536,
       lvcreateOptions: ["--type=raid1"],
       type: "thick",
     });
@@ -95,8 +96,12 @@ device-classes:
     expect(config.deviceClasses[0]?.thinPool).toBeUndefined();
   });
 
-  it("accepts a stripe-size given as a bare number", () => {
-    expect(parseConfig(classYaml("    stripe: 2\n    stripe-size: 128\n")).deviceClasses[0]?.stripeSize).toBe("128");
+  it("reads a stripe-size given as a bare number as KiB, like LVM", () => {
+    expect(parseConfig(classYaml("    stripe: 2\n    stripe-size: 128\n")).deviceClasses[0]).toMatchObject({ stripeSize: "128", stripeSizeBytes: 131072 });
+  });
+
+  it("reads stripe-size units case-insensitively", () => {
+    expect(parseConfig(classYaml("    stripe: 2\n    stripe-size: 1M\n")).deviceClasses[0]?.stripeSizeBytes).toBe(2 ** 20);
   });
 
   it.each([
@@ -127,6 +132,8 @@ device-classes:
     ["a zero stripe", classYaml("    stripe: 0\n"), "device-classes[0].stripe: must be a whole number of stripes, 1 or more, got 0"],
     ["a stripe given as text", classYaml("    stripe: two\n"), 'device-classes[0].stripe: must be a whole number of stripes, 1 or more, got "two"'],
     ["a bad stripe-size", classYaml("    stripe: 2\n    stripe-size: 64x\n"), 'device-classes[0].stripe-size: must be a size such as "64k" or "4m", got "64x"'],
+    ["a stripe-size that is not a power of two", classYaml("    stripe: 2\n    stripe-size: 96k\n"), 'device-classes[0].stripe-size: must be a power of two from 4k to 1g, got "96k"'],
+    ["a stripe-size below 4k", classYaml("    stripe: 2\n    stripe-size: 512b\n"), 'device-classes[0].stripe-size: must be a power of two from 4k to 1g, got "512b"'],
     ["lvcreate-options that is a string", classYaml("    lvcreate-options: --type=raid1\n"), 'device-classes[0].lvcreate-options: must be a list of strings, got "--type=raid1"'],
     ["an unknown type", classYaml("    type: thinn\n"), 'device-classes[0].type: must be "thick" or "thin", got "thinn"'],
     ["a thin class without thin-pool", classYaml("    type: thin\n"), 'device-classes[0].thin-pool: required when type is "thin"'],

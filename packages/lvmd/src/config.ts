@@ -31,6 +31,8 @@ export interface DeviceClass {
   readonly spareBytes: number;
   readonly stripe?: number;
   readonly stripeSize?: string;
+  /** `stripeSize` in bytes (LVM reads a bare number as KiB). */
+  readonly stripeSizeBytes?: number;
   readonly lvcreateOptions: readonly string[];
   readonly type: "thick" | "thin";
   /** Present exactly when `type` is "thin". */
@@ -61,6 +63,10 @@ const CLASS_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const MAX_CLASS_NAME = 63;
 // Upstream's stripe-size rule: a number with an optional LVM unit letter.
 const STRIPE_SIZE = /^([0-9]*)(k|m|g|t|p|e|b|s)?$/i;
+const UNIT_BYTES: Readonly<Record<string, number>> = { b: 1, s: 512, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50, e: 2 ** 60 };
+// LVM's limits on the stripe size.
+const MIN_STRIPE_BYTES = 4096;
+const MAX_STRIPE_BYTES = 2 ** 30;
 
 type Obj = Record<string, unknown>;
 
@@ -159,13 +165,20 @@ function deviceClass(value: unknown, index: number): DeviceClass {
   }
 
   let stripeSize: string | undefined;
+  let stripeSizeBytes: number | undefined;
   if (dc["stripe-size"] !== undefined && dc["stripe-size"] !== null && dc["stripe-size"] !== "") {
     const raw = dc["stripe-size"];
     const text = typeof raw === "number" ? String(raw) : raw;
-    if (typeof text !== "string" || !STRIPE_SIZE.test(text)) {
+    const match = typeof text === "string" ? STRIPE_SIZE.exec(text) : null;
+    if (typeof text !== "string" || match === null) {
       throw new ConfigError(`${at}.stripe-size: must be a size such as "64k" or "4m", got ${show(raw)}`);
     }
+    const bytes = Number(match[1] ?? "") * (UNIT_BYTES[(match[2] ?? "k").toLowerCase()] ?? 1);
+    if (!Number.isSafeInteger(bytes) || bytes < MIN_STRIPE_BYTES || bytes > MAX_STRIPE_BYTES || (bytes & (bytes - 1)) !== 0) {
+      throw new ConfigError(`${at}.stripe-size: must be a power of two from 4k to 1g, got ${show(raw)}`);
+    }
     stripeSize = text;
+    stripeSizeBytes = bytes;
   }
 
   const lvcreateOptions =
@@ -198,7 +211,7 @@ function deviceClass(value: unknown, index: number): DeviceClass {
     spareGiB,
     spareBytes: spareGiB * GIB,
     ...(stripe === undefined ? {} : { stripe }),
-    ...(stripeSize === undefined ? {} : { stripeSize }),
+    ...(stripeSize === undefined || stripeSizeBytes === undefined ? {} : { stripeSize, stripeSizeBytes }),
     lvcreateOptions,
     type: type === "thin" ? "thin" : "thick",
     ...(thinPool === undefined ? {} : { thinPool }),

@@ -1,0 +1,259 @@
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import type { CreateLogicalVolumeRequest } from "@topolvm/lvm-exec";
+import { lvmd } from "@topolvm/proto";
+import type { Logger } from "pino";
+import type { DeviceClass, LvmdConfig } from "./config.js";
+import { invalidArgument } from "./errors.js";
+import { allocatableBytes } from "./free-bytes.js";
+import { isThinVolume, roundToExtents, type LvRecord, type VgRecord } from "./model.js";
+import { requestedBytes, requireLvName, resolveDeviceClass, toLogicalVolume } from "./requests.js";
+import { lvRecordOf, type VolumeStore } from "./volume-store.js";
+
+// Upstream refuses thick sizes that are not whole 4 KiB blocks before running lvcreate.
+const THICK_SIZE_UNIT = 4096;
+
+export interface LvServiceOptions {
+  readonly config: LvmdConfig;
+  readonly store: VolumeStore;
+  readonly logger: Logger;
+}
+
+type CreateOptions = Pick<CreateLogicalVolumeRequest, "stripes" | "stripeSizeBytes" | "extraArgs">;
+
+/**
+ * The lvcreate options of a request: a named lvcreate-option-class replaces the class's own stripe and
+ * lvcreate-options entirely (upstream's precedence); an unknown option class is Internal, as upstream answers.
+ */
+export function lvcreateOptions(config: LvmdConfig, dc: DeviceClass, optionClass: string): CreateOptions {
+  if (optionClass !== "") {
+    const named = config.lvcreateOptionClasses.find((oc) => oc.name === optionClass);
+    if (named === undefined) {
+      throw new ConnectError(`lvcreate-option-class ${JSON.stringify(optionClass)} not found`, Code.Internal);
+    }
+    return { extraArgs: named.options };
+  }
+  return {
+    ...(dc.stripe === undefined ? {} : { stripes: dc.stripe }),
+    ...(dc.stripe === undefined || dc.stripeSizeBytes === undefined ? {} : { stripeSizeBytes: dc.stripeSizeBytes }),
+    extraArgs: dc.lvcreateOptions,
+  };
+}
+
+/** Whether an LV belongs to a device-class: the thin volumes of its pool, or the VG's other non-thin LVs. */
+function inClass(dc: DeviceClass, lv: LvRecord): boolean {
+  return dc.thinPool === undefined ? !isThinVolume(lv) && !lv.attr.startsWith("t") : lv.poolLv === dc.thinPool.name;
+}
+
+function noSpace(free: number, requested: number): ConnectError {
+  return new ConnectError(`no enough space left on VG: free=${free}, requested=${requested}`, Code.ResourceExhausted);
+}
+
+function checkThickSize(dc: DeviceClass, sizeBytes: number): void {
+  if (dc.thinPool === undefined && sizeBytes % THICK_SIZE_UNIT !== 0) {
+    throw invalidArgument(`size_bytes must be a multiple of ${THICK_SIZE_UNIT}, got ${sizeBytes}`);
+  }
+}
+
+function withLv(vg: VgRecord, lv: LvRecord, freeDeltaBytes: number): VgRecord {
+  return { ...vg, freeBytes: Math.max(0, vg.freeBytes + freeDeltaBytes), lvs: new Map(vg.lvs).set(lv.name, lv) };
+}
+
+/** The LVService of lvmd.proto over the model and LVM. */
+export function createLvService({ config, store, logger }: LvServiceOptions): ServiceImpl<typeof lvmd.LVService> {
+  return {
+    async createLV(req) {
+      const name = requireLvName(req.name, "name");
+      const dc = resolveDeviceClass(config, req.deviceClass);
+      const sizeBytes = requestedBytes(req.sizeBytes, req.sizeGb);
+      if (sizeBytes === 0) {
+        throw invalidArgument("size_bytes (or the deprecated size_gb) is required");
+      }
+      checkThickSize(dc, sizeBytes);
+      const options = lvcreateOptions(config, dc, req.lvcreateOptionClass);
+      const log = logger.child({ rpc: "CreateLV", lv: name, deviceClass: dc.name });
+
+      const volume = await store.mutate(
+        dc.volumeGroup,
+        async (vg, { lvm, changed, finishInBackground }) => {
+          const allocatedBytes = roundToExtents(sizeBytes, vg.extentSizeBytes * (options.stripes ?? 1));
+          const existing = vg.lvs.get(name);
+          if (existing !== undefined) {
+            if (inClass(dc, existing) && (existing.sizeBytes === allocatedBytes || existing.sizeBytes === sizeBytes)) {
+              return { result: existing };
+            }
+            throw new ConnectError(
+              `logical volume ${vg.name}/${name} already exists with ${existing.sizeBytes} bytes; requested ${sizeBytes} bytes in device-class ${JSON.stringify(dc.name)}`,
+              Code.AlreadyExists,
+            );
+          }
+          const free = allocatableBytes(dc, vg);
+          if (free < allocatedBytes) {
+            throw noSpace(free, allocatedBytes);
+          }
+          const created = lvm.createLogicalVolume({
+            vgName: vg.name,
+            name,
+            sizeBytes,
+            tags: req.tags,
+            ...(dc.thinPool === undefined ? {} : { thinPool: dc.thinPool.name }),
+            ...options,
+          });
+          // Answer as soon as lvcreate has exited 0: lvm-exec's follow-up `lvs` and the VG re-read that completes
+          // the model run while the VG stays held, so the next mutation of this VG still sees LVM's own report.
+          await Promise.race([changed, created]);
+          finishInBackground(created);
+          const lv: LvRecord = {
+            name,
+            path: `/dev/${vg.name}/${name}`,
+            sizeBytes: allocatedBytes,
+            devMajor: 0,
+            devMinor: 0,
+            tags: [...req.tags],
+            attr: "",
+            poolLv: dc.thinPool?.name ?? "",
+            origin: "",
+            dataPercent: 0,
+            metadataPercent: 0,
+          };
+          return { result: lv, update: (current) => withLv(current, lv, dc.thinPool === undefined ? -allocatedBytes : 0) };
+        },
+        log,
+      );
+      return { volume: toLogicalVolume(volume) };
+    },
+
+    async removeLV(req) {
+      const name = requireLvName(req.name, "name");
+      const dc = resolveDeviceClass(config, req.deviceClass);
+      const log = logger.child({ rpc: "RemoveLV", lv: name, deviceClass: dc.name });
+      await store.mutate(
+        dc.volumeGroup,
+        async (vg, { lvm }) => {
+          const existing = vg.lvs.get(name);
+          // Removing what is not there already succeeded: retries after a lost answer must not fail.
+          if (existing === undefined || !inClass(dc, existing)) {
+            return { result: undefined };
+          }
+          await lvm.removeLogicalVolume({ vgName: vg.name, name });
+          return {
+            result: undefined,
+            update: (current) => {
+              const lvs = new Map(current.lvs);
+              lvs.delete(name);
+              const freed = dc.thinPool === undefined ? existing.sizeBytes : 0;
+              return { ...current, freeBytes: Math.min(current.sizeBytes, current.freeBytes + freed), lvs };
+            },
+          };
+        },
+        log,
+      );
+      return {};
+    },
+
+    async resizeLV(req) {
+      const name = requireLvName(req.name, "name");
+      const dc = resolveDeviceClass(config, req.deviceClass);
+      const sizeBytes = requestedBytes(req.sizeBytes, req.sizeGb);
+      if (sizeBytes === 0) {
+        throw invalidArgument("size_bytes (or the deprecated size_gb) is required");
+      }
+      checkThickSize(dc, sizeBytes);
+      const log = logger.child({ rpc: "ResizeLV", lv: name, deviceClass: dc.name });
+      const resized = await store.mutate(
+        dc.volumeGroup,
+        async (vg, { lvm }) => {
+          const existing = vg.lvs.get(name);
+          if (existing === undefined || !inClass(dc, existing)) {
+            throw new ConnectError(`logical volume ${name} not found in device-class ${JSON.stringify(dc.name)}`, Code.NotFound);
+          }
+          const targetBytes = roundToExtents(sizeBytes, vg.extentSizeBytes);
+          if (targetBytes < existing.sizeBytes) {
+            throw new ConnectError(
+              `shrinking is not supported: ${vg.name}/${name} has ${existing.sizeBytes} bytes, requested ${sizeBytes}`,
+              Code.OutOfRange,
+            );
+          }
+          if (targetBytes === existing.sizeBytes) {
+            return { result: existing };
+          }
+          const growBytes = targetBytes - existing.sizeBytes;
+          const free = allocatableBytes(dc, vg);
+          if (free < growBytes) {
+            throw noSpace(free, growBytes);
+          }
+          const lv = lvRecordOf(await lvm.extendLogicalVolume({ vgName: vg.name, name, sizeBytes }));
+          const freeDelta = dc.thinPool === undefined ? existing.sizeBytes - lv.sizeBytes : 0;
+          return { result: lv, update: (current) => withLv(current, lv, freeDelta) };
+        },
+        log,
+      );
+      return { sizeBytes: BigInt(resized.sizeBytes) };
+    },
+
+    async createLVSnapshot(req) {
+      const name = requireLvName(req.name, "name");
+      const source = requireLvName(req.sourceVolume, "source_volume");
+      const dc = resolveDeviceClass(config, req.deviceClass);
+      const pool = dc.thinPool;
+      if (pool === undefined) {
+        throw new ConnectError(`device-class ${JSON.stringify(dc.name)} is thick: thick snapshots are not implemented yet`, Code.Unimplemented);
+      }
+      if (req.accessType !== "ro" && req.accessType !== "rw") {
+        throw invalidArgument(`access_type must be "ro" or "rw", got ${JSON.stringify(req.accessType)}`);
+      }
+      const readOnly = req.accessType === "ro";
+      const requested = requestedBytes(req.sizeBytes, req.sizeGb);
+      const log = logger.child({ rpc: "CreateLVSnapshot", lv: name, source, deviceClass: dc.name });
+      const snapshot = await store.mutate(
+        dc.volumeGroup,
+        async (vg, { lvm, run }) => {
+          const origin = vg.lvs.get(source);
+          if (origin === undefined || !inClass(dc, origin)) {
+            throw new ConnectError(`source volume ${source} not found in device-class ${JSON.stringify(dc.name)}`, Code.NotFound);
+          }
+          const sizeBytes = requested === 0 ? origin.sizeBytes : requested;
+          if (sizeBytes < origin.sizeBytes) {
+            throw new ConnectError(
+              `a snapshot cannot be smaller than its source: ${source} has ${origin.sizeBytes} bytes, requested ${sizeBytes}`,
+              Code.OutOfRange,
+            );
+          }
+          const existing = vg.lvs.get(name);
+          if (existing !== undefined) {
+            if (existing.origin === source && existing.poolLv === pool.name && existing.sizeBytes >= sizeBytes) {
+              return { result: existing };
+            }
+            throw new ConnectError(`logical volume ${vg.name}/${name} already exists and is not this snapshot of ${source}`, Code.AlreadyExists);
+          }
+          const free = allocatableBytes(dc, vg);
+          if (free < sizeBytes) {
+            throw noSpace(free, sizeBytes);
+          }
+          let created = await lvm.createSnapshot({ vgName: vg.name, sourceName: source, name, tags: req.tags });
+          try {
+            if (sizeBytes > created.sizeBytes) {
+              created = await lvm.extendLogicalVolume({ vgName: vg.name, name, sizeBytes });
+            }
+            // Upstream's activation: a read-only snapshot gets its permission changed, a writable one is activated.
+            if (readOnly) {
+              await run(["lvchange", "-p", "r", `${vg.name}/${name}`]);
+            } else {
+              await lvm.activateLogicalVolume({ vgName: vg.name, name });
+            }
+            created = await lvm.getLogicalVolume({ vgName: vg.name, name });
+          } catch (err) {
+            // A snapshot that cannot be used is removed, so a retry starts clean.
+            await lvm.removeLogicalVolume({ vgName: vg.name, name }).catch((cleanupErr: unknown) => {
+              log.error({ err: cleanupErr }, "removing the unusable snapshot failed");
+            });
+            throw err;
+          }
+          const lv = lvRecordOf(created);
+          return { result: lv, update: (current) => withLv(current, lv, 0) };
+        },
+        log,
+      );
+      return { snapshot: toLogicalVolume(snapshot) };
+    },
+  };
+}

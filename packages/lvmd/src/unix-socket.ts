@@ -1,0 +1,49 @@
+import { lstat, mkdir, unlink } from "node:fs/promises";
+import net from "node:net";
+import { dirname } from "node:path";
+
+// How long a connection attempt to an existing socket may take before it counts as stale.
+const PROBE_TIMEOUT_MS = 1000;
+
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(path);
+    const done = (alive: boolean): void => {
+      socket.destroy();
+      resolve(alive);
+    };
+    socket.setTimeout(PROBE_TIMEOUT_MS, () => {
+      done(false);
+    });
+    socket.once("connect", () => {
+      done(true);
+    });
+    socket.once("error", () => {
+      done(false);
+    });
+  });
+}
+
+/**
+ * Makes `path` free for a new listening socket: creates its directory, and removes a socket file left behind by a
+ * process that is gone. Refuses to remove a socket someone still answers on, or a file that is not a socket.
+ */
+export async function prepareSocketPath(path: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+  let stats;
+  try {
+    stats = await lstat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+      return;
+    }
+    throw err;
+  }
+  if (!stats.isSocket()) {
+    throw new Error(`socket path ${path} exists and is not a socket; not removing it`);
+  }
+  if (await answers(path)) {
+    throw new Error(`socket ${path} is in use by another process (is another lvmd running?)`);
+  }
+  await unlink(path);
+}

@@ -1,0 +1,131 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { lvmd } from "@topolvm/proto";
+import type { DeviceClass, LvmdConfig } from "./config.js";
+import { capacityReport, classVolumes, reportedFreeBytes } from "./free-bytes.js";
+import type { VgRecord } from "./model.js";
+import { resolveDeviceClass, toLogicalVolume } from "./requests.js";
+import type { VolumeStore } from "./volume-store.js";
+
+/** Upstream sends a Watch message at least this often, changed or not. */
+export const WATCH_INTERVAL_MS = 10 * 60 * 1000;
+
+export interface VgServiceOptions {
+  readonly config: LvmdConfig;
+  readonly store: VolumeStore;
+  /** Default WATCH_INTERVAL_MS. */
+  readonly watchIntervalMs?: number;
+}
+
+/** The Watch message for the model now. */
+export function watchResponse(config: LvmdConfig, store: VolumeStore): lvmd.WatchResponse {
+  const report = capacityReport(config, store.inventory());
+  return create(lvmd.WatchResponseSchema, {
+    freeBytes: BigInt(report.freeBytes),
+    items: report.items.map((item) => ({
+      freeBytes: BigInt(item.freeBytes),
+      deviceClass: item.deviceClass,
+      sizeBytes: BigInt(item.sizeBytes),
+      ...(item.thinPool === undefined
+        ? {}
+        : {
+            thinPool: {
+              dataPercent: item.thinPool.dataPercent,
+              metadataPercent: item.thinPool.metadataPercent,
+              overprovisionBytes: BigInt(item.thinPool.overprovisionBytes),
+              sizeBytes: BigInt(item.thinPool.sizeBytes),
+            },
+          }),
+    })),
+  });
+}
+
+function sameWatch(a: lvmd.WatchResponse, b: lvmd.WatchResponse): boolean {
+  return (
+    a.freeBytes === b.freeBytes &&
+    a.items.length === b.items.length &&
+    a.items.every((item, i) => {
+      const other = b.items[i];
+      return (
+        other !== undefined &&
+        item.freeBytes === other.freeBytes &&
+        item.sizeBytes === other.sizeBytes &&
+        item.thinPool?.overprovisionBytes === other.thinPool?.overprovisionBytes &&
+        item.thinPool?.sizeBytes === other.thinPool?.sizeBytes &&
+        item.thinPool?.dataPercent === other.thinPool?.dataPercent &&
+        item.thinPool?.metadataPercent === other.thinPool?.metadataPercent
+      );
+    })
+  );
+}
+
+/** The VGService of lvmd.proto: answers from the model, never by running LVM. */
+export function createVgService({ config, store, watchIntervalMs = WATCH_INTERVAL_MS }: VgServiceOptions): ServiceImpl<typeof lvmd.VGService> {
+  function vgOf(dc: DeviceClass): VgRecord {
+    const vg = store.inventory().get(dc.volumeGroup);
+    if (vg === undefined) {
+      throw new ConnectError(`volume group ${dc.volumeGroup} of device-class ${JSON.stringify(dc.name)} is not available`, Code.Internal);
+    }
+    return vg;
+  }
+
+  return {
+    async getLVList(req) {
+      const dc = resolveDeviceClass(config, req.deviceClass);
+      let volumes = classVolumes(dc, vgOf(dc));
+      // An LV created a moment ago is known before LVM has reported its attributes; wait for that report.
+      if (volumes.some((lv) => lv.attr === "")) {
+        await store.settled(dc.volumeGroup);
+        volumes = classVolumes(dc, vgOf(dc));
+      }
+      return { volumes: volumes.map(toLogicalVolume) };
+    },
+
+    getFreeBytes(req) {
+      const dc = resolveDeviceClass(config, req.deviceClass);
+      return { freeBytes: BigInt(reportedFreeBytes(dc, vgOf(dc))) };
+    },
+
+    async *watch(_req, context) {
+      // Changes coalesce: a burst of mutations wakes the stream once, and it sends the model as it is then.
+      let wake: () => void = () => undefined;
+      let pending = true;
+      let force = true;
+      const signal = (): void => {
+        pending = true;
+        wake();
+      };
+      const unsubscribe = store.onChange(signal);
+      const ticker = setInterval(() => {
+        force = true;
+        signal();
+      }, watchIntervalMs);
+      const onAbort = (): void => {
+        wake();
+      };
+      context.signal.addEventListener("abort", onAbort);
+      let last: lvmd.WatchResponse | undefined;
+      try {
+        while (!context.signal.aborted) {
+          if (!pending) {
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+            });
+            continue;
+          }
+          pending = false;
+          const message = watchResponse(config, store);
+          if (force || last === undefined || !sameWatch(last, message)) {
+            force = false;
+            last = message;
+            yield message;
+          }
+        }
+      } finally {
+        unsubscribe();
+        clearInterval(ticker);
+        context.signal.removeEventListener("abort", onAbort);
+      }
+    },
+  };
+}
