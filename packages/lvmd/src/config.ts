@@ -71,7 +71,7 @@ const MAX_STRIPE_BYTES = 2 ** 30;
 type Obj = Record<string, unknown>;
 
 function show(value: unknown): string {
-  return JSON.stringify(value) ?? String(value);
+  return value === undefined ? "undefined" : JSON.stringify(value);
 }
 
 function isObject(value: unknown): value is Obj {
@@ -88,10 +88,6 @@ function object(value: unknown, key: string, allowed: readonly string[]): Obj {
     }
   }
   return value;
-}
-
-function prefixed(parent: string, key: string): string {
-  return parent === "" ? key : `${parent}.${key}`;
 }
 
 function string(value: unknown, key: string): string {

@@ -1,5 +1,5 @@
 import { create, fromBinary, toBinary, type DescMessage, type DescService, type MessageShape } from "@bufbuild/protobuf";
-import { createHandlerContext, createServiceImplSpec, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { Code, createHandlerContext, createServiceImplSpec, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { toConnectError } from "./errors.js";
@@ -16,6 +16,7 @@ export function registration<S extends DescService>(service: S, impl: ServiceImp
 }
 
 type GrpcMessage = MessageShape<DescMessage>;
+type SurfaceCall = grpc.ServerUnaryCall<GrpcMessage, GrpcMessage> | grpc.ServerWritableStream<GrpcMessage, GrpcMessage>;
 
 function codecs(input: DescMessage, output: DescMessage) {
   return {
@@ -26,10 +27,29 @@ function codecs(input: DescMessage, output: DescMessage) {
   };
 }
 
+// Connect's Code enum is gRPC's numbering under other names; spelled out so neither side is cast.
+const grpcCodes: Readonly<Record<Code, grpc.status>> = {
+  [Code.Canceled]: grpc.status.CANCELLED,
+  [Code.Unknown]: grpc.status.UNKNOWN,
+  [Code.InvalidArgument]: grpc.status.INVALID_ARGUMENT,
+  [Code.DeadlineExceeded]: grpc.status.DEADLINE_EXCEEDED,
+  [Code.NotFound]: grpc.status.NOT_FOUND,
+  [Code.AlreadyExists]: grpc.status.ALREADY_EXISTS,
+  [Code.PermissionDenied]: grpc.status.PERMISSION_DENIED,
+  [Code.ResourceExhausted]: grpc.status.RESOURCE_EXHAUSTED,
+  [Code.FailedPrecondition]: grpc.status.FAILED_PRECONDITION,
+  [Code.Aborted]: grpc.status.ABORTED,
+  [Code.OutOfRange]: grpc.status.OUT_OF_RANGE,
+  [Code.Unimplemented]: grpc.status.UNIMPLEMENTED,
+  [Code.Internal]: grpc.status.INTERNAL,
+  [Code.Unavailable]: grpc.status.UNAVAILABLE,
+  [Code.DataLoss]: grpc.status.DATA_LOSS,
+  [Code.Unauthenticated]: grpc.status.UNAUTHENTICATED,
+};
+
 function grpcStatus(err: unknown, log: Logger, path: string): Partial<grpc.StatusObject> {
   const error = toConnectError(err);
-  // Codes are shared: Connect's Code enum is gRPC's status code numbering.
-  const code = error.code as number as grpc.status;
+  const code = grpcCodes[error.code];
   if (code === grpc.status.INTERNAL || code === grpc.status.UNKNOWN) {
     log.error({ err, rpc: path }, error.rawMessage);
   } else {
@@ -38,13 +58,13 @@ function grpcStatus(err: unknown, log: Logger, path: string): Partial<grpc.Statu
   return { code, details: error.rawMessage };
 }
 
-function deadlineMs(call: grpc.ServerSurfaceCall): number | undefined {
+function deadlineMs(call: SurfaceCall): number | undefined {
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
   return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
 }
 
-function contextFor(service: DescService, method: DescService["methods"][number], call: grpc.ServerSurfaceCall, shutdown: AbortSignal): HandlerContext {
+function contextFor(service: DescService, method: DescService["methods"][number], call: SurfaceCall, shutdown: AbortSignal): HandlerContext {
   const timeoutMs = deadlineMs(call);
   const context = createHandlerContext({
     service,
@@ -61,15 +81,36 @@ function contextFor(service: DescService, method: DescService["methods"][number]
   return context;
 }
 
+/** A grpc-js server that knows when its calls have finished. */
+export interface GrpcServer {
+  readonly server: grpc.Server;
+  /** Settles once no call is running (at once when none is). */
+  idle(): Promise<void>;
+}
+
 /**
  * Builds a grpc-js server from Connect-style implementations: messages are (de)serialized with their protobuf-es
  * schemas, thrown errors become gRPC statuses through the one error mapping, and `shutdown` ends streams.
  */
-export function createGrpcServer(registrations: readonly ServiceRegistration[], shutdown: AbortSignal, log: Logger): grpc.Server {
+export function createGrpcServer(registrations: readonly ServiceRegistration[], shutdown: AbortSignal, log: Logger): GrpcServer {
   const server = new grpc.Server();
+  let running = 0;
+  const idleWaiters = new Set<() => void>();
+  const started = (): void => {
+    running += 1;
+  };
+  const finished = (): void => {
+    running -= 1;
+    if (running === 0) {
+      for (const wake of idleWaiters) {
+        wake();
+      }
+      idleWaiters.clear();
+    }
+  };
   for (const { service, impl } of registrations) {
     const spec = createServiceImplSpec(service, impl);
-    const definition: grpc.ServiceDefinition = {};
+    const definition: Record<string, grpc.MethodDefinition<GrpcMessage, GrpcMessage>> = {};
     const handlers: grpc.UntypedServiceImplementation = {};
     for (const methodSpec of Object.values(spec.methods)) {
       const { method } = methodSpec;
@@ -83,6 +124,7 @@ export function createGrpcServer(registrations: readonly ServiceRegistration[], 
       };
       if (methodSpec.kind === "unary") {
         const unary: grpc.handleUnaryCall<GrpcMessage, GrpcMessage> = (call, callback) => {
+          started();
           Promise.resolve()
             .then(() => methodSpec.impl(call.request, contextFor(service, method, call, shutdown)))
             .then(
@@ -92,12 +134,14 @@ export function createGrpcServer(registrations: readonly ServiceRegistration[], 
               (err: unknown) => {
                 callback(grpcStatus(err, log, path));
               },
-            );
+            )
+            .finally(finished);
         };
         handlers[method.localName] = unary;
       } else if (methodSpec.kind === "server_streaming") {
         const stream: grpc.handleServerStreamingCall<GrpcMessage, GrpcMessage> = (call) => {
           const context = contextFor(service, method, call, shutdown);
+          started();
           void (async () => {
             try {
               for await (const message of methodSpec.impl(call.request, context)) {
@@ -110,6 +154,8 @@ export function createGrpcServer(registrations: readonly ServiceRegistration[], 
               // grpc-js turns an "error" event on a server stream into the call's final status.
               const status = grpcStatus(err, log, path);
               call.emit("error", Object.assign(new Error(status.details), status));
+            } finally {
+              finished();
             }
           })();
         };
@@ -120,5 +166,13 @@ export function createGrpcServer(registrations: readonly ServiceRegistration[], 
     }
     server.addService(definition, handlers);
   }
-  return server;
+  return {
+    server,
+    idle: () =>
+      running === 0
+        ? Promise.resolve()
+        : new Promise((resolve) => {
+            idleWaiters.add(resolve);
+          }),
+  };
 }

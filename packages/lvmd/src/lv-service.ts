@@ -64,7 +64,7 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Se
     async createLV(req) {
       const name = requireLvName(req.name, "name");
       const dc = resolveDeviceClass(config, req.deviceClass);
-      const sizeBytes = requestedBytes(req.sizeBytes, req.sizeGb);
+      const sizeBytes = requestedBytes(req);
       if (sizeBytes === 0) {
         throw invalidArgument("size_bytes (or the deprecated size_gb) is required");
       }
@@ -153,7 +153,7 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Se
     async resizeLV(req) {
       const name = requireLvName(req.name, "name");
       const dc = resolveDeviceClass(config, req.deviceClass);
-      const sizeBytes = requestedBytes(req.sizeBytes, req.sizeGb);
+      const sizeBytes = requestedBytes(req);
       if (sizeBytes === 0) {
         throw invalidArgument("size_bytes (or the deprecated size_gb) is required");
       }
@@ -202,7 +202,7 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Se
         throw invalidArgument(`access_type must be "ro" or "rw", got ${JSON.stringify(req.accessType)}`);
       }
       const readOnly = req.accessType === "ro";
-      const requested = requestedBytes(req.sizeBytes, req.sizeGb);
+      const requested = requestedBytes(req);
       const log = logger.child({ rpc: "CreateLVSnapshot", lv: name, source, deviceClass: dc.name });
       const snapshot = await store.mutate(
         dc.volumeGroup,

@@ -65,7 +65,7 @@ export async function startLvmdServer(options: LvmdServerOptions): Promise<LvmdS
 
   const shutdown = new AbortController();
   const health = createHealth([lvmd.LVService.typeName, lvmd.VGService.typeName]);
-  const server = createGrpcServer(
+  const { server, idle } = createGrpcServer(
     [
       registration(lvmd.LVService, createLvService({ config, store, logger })),
       registration(
@@ -106,17 +106,23 @@ export async function startLvmdServer(options: LvmdServerOptions): Promise<LvmdS
       closing ??= (async () => {
         health.markNotServing();
         shutdown.abort();
-        await new Promise<void>((resolve) => {
-          const force = setTimeout(() => {
-            logger.warn("calls still running after the drain timeout; cutting them off");
-            server.forceShutdown();
-            resolve();
-          }, options.drainTimeoutMs ?? DRAIN_TIMEOUT_MS);
-          server.tryShutdown(() => {
-            clearTimeout(force);
-            resolve();
-          });
-        });
+        // tryShutdown refuses new calls; idle clients may keep their connections open forever, so once the running
+        // calls have finished (or the drain timeout has passed) the connections are cut.
+        server.tryShutdown(() => undefined);
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = await Promise.race([
+          idle().then(() => false),
+          new Promise<boolean>((resolve) => {
+            timer = setTimeout(() => {
+              resolve(true);
+            }, options.drainTimeoutMs ?? DRAIN_TIMEOUT_MS);
+          }),
+        ]);
+        clearTimeout(timer);
+        if (timedOut) {
+          logger.warn("calls still running after the drain timeout; cutting them off");
+        }
+        server.forceShutdown();
         await store.stop();
         await unlink(socketPath).catch(() => undefined);
         logger.info("lvmd stopped");

@@ -29,7 +29,9 @@ export function requireLvName(value: string, field: string): string {
  * The size a request asks for, in bytes: `size_bytes`, or for v0.5-era clients that send only the deprecated
  * `size_gb`, that many GiB. 0 when neither is set.
  */
-export function requestedBytes(sizeBytes: bigint, sizeGiB: bigint): number {
+export function requestedBytes(request: { readonly sizeBytes: bigint; readonly sizeGb: bigint }): number {
+  const { sizeBytes } = request;
+  const sizeGiB = request.sizeGb;
   if (sizeBytes < 0n) {
     throw invalidArgument(`size_bytes must not be negative, got ${sizeBytes}`);
   }

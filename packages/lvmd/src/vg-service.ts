@@ -1,4 +1,4 @@
-import { create } from "@bufbuild/protobuf";
+import { create, equals } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { lvmd } from "@topolvm/proto";
 import type { DeviceClass, LvmdConfig } from "./config.js";
@@ -38,25 +38,6 @@ export function watchResponse(config: LvmdConfig, store: VolumeStore): lvmd.Watc
           }),
     })),
   });
-}
-
-function sameWatch(a: lvmd.WatchResponse, b: lvmd.WatchResponse): boolean {
-  return (
-    a.freeBytes === b.freeBytes &&
-    a.items.length === b.items.length &&
-    a.items.every((item, i) => {
-      const other = b.items[i];
-      return (
-        other !== undefined &&
-        item.freeBytes === other.freeBytes &&
-        item.sizeBytes === other.sizeBytes &&
-        item.thinPool?.overprovisionBytes === other.thinPool?.overprovisionBytes &&
-        item.thinPool?.sizeBytes === other.thinPool?.sizeBytes &&
-        item.thinPool?.dataPercent === other.thinPool?.dataPercent &&
-        item.thinPool?.metadataPercent === other.thinPool?.metadataPercent
-      );
-    })
-  );
 }
 
 /** The VGService of lvmd.proto: answers from the model, never by running LVM. */
@@ -115,7 +96,7 @@ export function createVgService({ config, store, watchIntervalMs = WATCH_INTERVA
           }
           pending = false;
           const message = watchResponse(config, store);
-          if (force || last === undefined || !sameWatch(last, message)) {
+          if (force || last === undefined || !equals(lvmd.WatchResponseSchema, last, message)) {
             force = false;
             last = message;
             yield message;

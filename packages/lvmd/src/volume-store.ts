@@ -1,4 +1,5 @@
 import { createLvm, defaultTimeoutMs, LvmError, type Executor, type Lvm, type LvmOptions, type LogicalVolume, type VolumeGroupReport } from "@topolvm/lvm-exec";
+import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import type { Inventory, LvRecord, VgRecord } from "./model.js";
 
@@ -44,9 +45,9 @@ export interface MutationContext {
    * Runs one LVM subcommand that lvm-exec has no operation for (argv after the lvm command; names already
    * validated); rejects with LvmError CommandFailed unless it exits 0.
    */
-  run(args: readonly string[]): Promise<void>;
+  readonly run: (args: readonly string[]) => Promise<void>;
   /** Keeps the VG held until `work` settles (its failure is logged, not thrown). */
-  finishInBackground(work: Promise<unknown>): void;
+  readonly finishInBackground: (work: Promise<unknown>) => void;
 }
 
 /** A mutation's answer and how it changes the model right away, before LVM's own report confirms it. */
@@ -121,28 +122,6 @@ function createKeyedLock(): (key: string) => Promise<() => void> {
   };
 }
 
-function sameVg(a: VgRecord | undefined, b: VgRecord): boolean {
-  if (a === undefined || a.sizeBytes !== b.sizeBytes || a.freeBytes !== b.freeBytes || a.lvs.size !== b.lvs.size) {
-    return false;
-  }
-  for (const [name, lv] of b.lvs) {
-    const old = a.lvs.get(name);
-    if (
-      old === undefined ||
-      old.sizeBytes !== lv.sizeBytes ||
-      old.attr !== lv.attr ||
-      old.devMajor !== lv.devMajor ||
-      old.devMinor !== lv.devMinor ||
-      old.dataPercent !== lv.dataPercent ||
-      old.metadataPercent !== lv.metadataPercent ||
-      old.tags.join(",") !== lv.tags.join(",")
-    ) {
-      return false;
-    }
-  }
-  return true;
-}
-
 /** Creates the model; call refreshAll() once before serving. */
 export function createVolumeStore(options: VolumeStoreOptions): VolumeStore {
   const { logger } = options;
@@ -215,7 +194,7 @@ export function createVolumeStore(options: VolumeStoreOptions): VolumeStore {
     const next = new Map(inventory);
     for (const report of reports) {
       const record = vgRecordOf(report);
-      if (!sameVg(next.get(record.name), record)) {
+      if (!isDeepStrictEqual(next.get(record.name), record)) {
         changed = true;
       }
       next.set(record.name, record);
@@ -288,7 +267,7 @@ export function createVolumeStore(options: VolumeStoreOptions): VolumeStore {
       lvm: createLvm({ ...options.lvm, executor }),
       changed,
       run: (args) => runCommand(executor, args),
-      finishInBackground(work) {
+      finishInBackground: (work) => {
         background.push(
           work.catch((err: unknown) => {
             log.warn({ err }, "background part of the mutation failed");

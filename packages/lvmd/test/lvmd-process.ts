@@ -1,0 +1,43 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { checkHealth, ServingStatus } from "../src/health-client.js";
+
+// The built lvmd bin, started as its own process, as systemd or a DaemonSet would.
+export const lvmdBin = fileURLToPath(new URL("../dist/bin/lvmd.js", import.meta.url));
+
+export interface LvmdProcess {
+  readonly child: ChildProcess;
+  /** Everything the process wrote to stdout (JSON log lines) and stderr so far. */
+  output(): string;
+  /** Sends the signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+const START_TIMEOUT_MS = 20_000;
+
+export async function startLvmd(args: readonly string[], env: Record<string, string>, socketPath: string): Promise<LvmdProcess> {
+  const child = spawn(process.execPath, [lvmdBin, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`lvmd exited with ${child.exitCode}:\n${output}`);
+    const status = await checkHealth(socketPath, 500).catch(() => undefined);
+    if (status === ServingStatus.SERVING) break;
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`lvmd did not become healthy:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return {
+    child,
+    output: () => output,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
