@@ -85,7 +85,7 @@ function contextFor(service: DescService, method: DescService["methods"][number]
 export interface GrpcServer {
   readonly server: grpc.Server;
   /** Settles once no call is running (at once when none is). */
-  idle(): Promise<void>;
+  readonly idle: () => Promise<void>;
 }
 
 /**

@@ -42,6 +42,7 @@ export function createHealth(services: readonly string[]): HealthState {
           if (sent !== status) {
             sent = status;
             yield { status };
+            continue;
           }
           await new Promise<void>((resolve) => {
             const wake = (): void => {

@@ -1,4 +1,4 @@
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { CreateLogicalVolumeRequest } from "@topolvm/lvm-exec";
 import { lvmd } from "@topolvm/proto";
 import type { Logger } from "pino";
@@ -58,8 +58,16 @@ function withLv(vg: VgRecord, lv: LvRecord, freeDeltaBytes: number): VgRecord {
   return { ...vg, freeBytes: Math.max(0, vg.freeBytes + freeDeltaBytes), lvs: new Map(vg.lvs).set(lv.name, lv) };
 }
 
+/** The LVService of lvmd.proto (a Connect ServiceImpl), with its answers typed exactly for direct callers. */
+export interface LvService {
+  readonly createLV: (req: lvmd.CreateLVRequest) => Promise<{ volume: lvmd.LogicalVolume }>;
+  readonly removeLV: (req: lvmd.RemoveLVRequest) => Promise<Record<string, never>>;
+  readonly resizeLV: (req: lvmd.ResizeLVRequest) => Promise<{ sizeBytes: bigint }>;
+  readonly createLVSnapshot: (req: lvmd.CreateLVSnapshotRequest) => Promise<{ snapshot: lvmd.LogicalVolume }>;
+}
+
 /** The LVService of lvmd.proto over the model and LVM. */
-export function createLvService({ config, store, logger }: LvServiceOptions): ServiceImpl<typeof lvmd.LVService> {
+export function createLvService({ config, store, logger }: LvServiceOptions): LvService {
   return {
     async createLV(req) {
       const name = requireLvName(req.name, "name");

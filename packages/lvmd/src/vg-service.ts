@@ -1,5 +1,5 @@
 import { create, equals } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { lvmd } from "@topolvm/proto";
 import type { DeviceClass, LvmdConfig } from "./config.js";
 import { capacityReport, classVolumes, reportedFreeBytes } from "./free-bytes.js";
@@ -40,8 +40,15 @@ export function watchResponse(config: LvmdConfig, store: VolumeStore): lvmd.Watc
   });
 }
 
+/** The VGService of lvmd.proto (a Connect ServiceImpl), with its answers typed exactly for direct callers. */
+export interface VgService {
+  readonly getLVList: (req: lvmd.GetLVListRequest) => Promise<{ volumes: lvmd.LogicalVolume[] }>;
+  readonly getFreeBytes: (req: lvmd.GetFreeBytesRequest) => { freeBytes: bigint };
+  readonly watch: (req: lvmd.Empty, context: HandlerContext) => AsyncGenerator<lvmd.WatchResponse>;
+}
+
 /** The VGService of lvmd.proto: answers from the model, never by running LVM. */
-export function createVgService({ config, store, watchIntervalMs = WATCH_INTERVAL_MS }: VgServiceOptions): ServiceImpl<typeof lvmd.VGService> {
+export function createVgService({ config, store, watchIntervalMs = WATCH_INTERVAL_MS }: VgServiceOptions): VgService {
   function vgOf(dc: DeviceClass): VgRecord {
     const vg = store.inventory().get(dc.volumeGroup);
     if (vg === undefined) {

@@ -1,0 +1,191 @@
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { Code } from "@connectrpc/connect";
+import { lvmd } from "@topolvm/proto";
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { createFakeLvm, type FakeLvm } from "../test/fake-lvm.js";
+import { parseConfig } from "./config.js";
+import { toConnectError } from "./errors.js";
+import { createLvService } from "./lv-service.js";
+import { createVgService } from "./vg-service.js";
+import { createVolumeStore } from "./volume-store.js";
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+
+const config = parseConfig(`
+lvm-command-prefix: [lvm]
+device-classes:
+  - { name: thick, volume-group: vg, default: true, spare-gb: 0, stripe: 2, stripe-size: 64k, lvcreate-options: ["--type=raid1"] }
+  - { name: thin, volume-group: vg, spare-gb: 0, type: thin, thin-pool: { name: pool, overprovision-ratio: 2 } }
+lvcreate-option-classes:
+  - { name: mirrored, options: ["--type", "raid1", "-m", "1"] }
+`);
+
+async function setup(): Promise<{ fake: FakeLvm; lv: ReturnType<typeof createLvService>; vg: ReturnType<typeof createVgService>; logs: string[] }> {
+  const fake = createFakeLvm({
+    vg: {
+      size: 10 * GiB,
+      lvs: {
+        pool: { kind: "t", size: 2 * GiB, dataPercent: "12.50", metadataPercent: "3.00" },
+        thin1: { kind: "V", size: GiB, pool: "pool", dataPercent: "1.00" },
+      },
+    },
+  });
+  const logs: string[] = [];
+  const logger = pino({ level: "debug" }, { write: (line: string) => logs.push(line) });
+  const store = createVolumeStore({ lvm: { commandPrefix: ["lvm"], executor: fake.executor }, volumeGroups: ["vg"], logger });
+  await store.refreshAll();
+  fake.commands.length = 0;
+  return { fake, lv: createLvService({ config, store, logger }), vg: createVgService({ config, store }), logs };
+}
+
+async function codeOf(call: Promise<unknown>): Promise<Code> {
+  try {
+    await call;
+  } catch (err) {
+    return toConnectError(err).code;
+  }
+  throw new Error("the call succeeded");
+}
+
+const createReq = (init: MessageInitShape<typeof lvmd.CreateLVRequestSchema>) => create(lvmd.CreateLVRequestSchema, init);
+const snapReq = (init: MessageInitShape<typeof lvmd.CreateLVSnapshotRequestSchema>) => create(lvmd.CreateLVSnapshotRequestSchema, init);
+
+describe("CreateLV", () => {
+  it("runs lvcreate with the class's stripes, stripe size and lvcreate-options", async () => {
+    const { fake, lv } = await setup();
+    await lv.createLV(createReq({ name: "v1", sizeBytes: BigInt(8 * MiB), tags: ["a=b"] }));
+    expect(fake.commands[0]).toEqual(["lvcreate", "-n", "v1", "-L", `${8 * MiB}b`, "-W", "y", "-y", "--addtag", "a=b", "-i", "2", "-I", "65536b", "--type=raid1", "vg"]);
+  });
+
+  it("uses only a named lvcreate-option-class's options", async () => {
+    const { fake, lv } = await setup();
+    await lv.createLV(createReq({ name: "v1", sizeBytes: BigInt(8 * MiB), lvcreateOptionClass: "mirrored" }));
+    expect(fake.commands[0]).toEqual(["lvcreate", "-n", "v1", "-L", `${8 * MiB}b`, "-W", "y", "-y", "--type", "raid1", "-m", "1", "vg"]);
+  });
+
+  it("answers Internal for an unknown lvcreate-option-class, as upstream does, without running LVM", async () => {
+    const { fake, lv } = await setup();
+    expect(await codeOf(lv.createLV(createReq({ name: "v1", sizeBytes: BigInt(8 * MiB), lvcreateOptionClass: "nope" })))).toBe(Code.Internal);
+    expect(fake.commands).toEqual([]);
+  });
+
+  it("creates a thin volume in the class's pool and counts it against the overprovisioned free space", async () => {
+    const { fake, lv, vg } = await setup();
+    const created = await lv.createLV(createReq({ name: "t2", deviceClass: "thin", sizeBytes: BigInt(GiB / 2) }));
+    expect(fake.commands[0]).toEqual(["lvcreate", "-T", "vg/pool", "-n", "t2", "-V", `${GiB / 2}b`, "-W", "y", "-y"]);
+    expect(created.volume.sizeBytes).toBe(BigInt(GiB / 2));
+    // 2 × 2 GiB pool − 1 GiB (thin1) − 0.5 GiB (t2)
+    expect(vg.getFreeBytes(create(lvmd.GetFreeBytesRequestSchema, { deviceClass: "thin" })).freeBytes).toBe(BigInt(2.5 * GiB));
+    expect(await codeOf(lv.createLV(createReq({ name: "t3", deviceClass: "thin", sizeBytes: BigInt(3 * GiB) })))).toBe(Code.ResourceExhausted);
+  });
+
+  it("answers with the new LV once lvcreate has exited, and lists it with LVM's attributes after the re-read", async () => {
+    const { fake, lv, vg } = await setup();
+    const release = fake.hold("lvs");
+    const created = await lv.createLV(createReq({ name: "v1", sizeBytes: BigInt(5 * MiB) }));
+    expect(created.volume).toMatchObject({ name: "v1", sizeBytes: BigInt(8 * MiB), path: "/dev/vg/v1", attr: "" });
+    const listing = vg.getLVList(create(lvmd.GetLVListRequestSchema, {}));
+    release();
+    const listed = await listing;
+    expect(listed.volumes.map((v) => [v.name, v.attr, v.devMajor])).toEqual([["v1", "-wi-a--z--", 253]]);
+  });
+
+  it("maps LVM's insufficient-space failure to ResourceExhausted and keeps the model unchanged", async () => {
+    const { fake, lv, vg } = await setup();
+    fake.failNext(["lvcreate"], '  Volume group "vg" has insufficient free space (1 extents): 2 required.');
+    const before = vg.getFreeBytes(create(lvmd.GetFreeBytesRequestSchema, {}));
+    expect(await codeOf(lv.createLV(createReq({ name: "v1", sizeBytes: BigInt(8 * MiB) })))).toBe(Code.ResourceExhausted);
+    expect(vg.getFreeBytes(create(lvmd.GetFreeBytesRequestSchema, {}))).toEqual(before);
+  });
+
+  it("keeps LVM's stderr in an Internal error", async () => {
+    const { fake, lv } = await setup();
+    fake.failNext(["lvcreate"], "  device-mapper: reload ioctl failed: Invalid argument");
+    await expect(lv.createLV(createReq({ name: "v1", sizeBytes: BigInt(8 * MiB) })).catch(toConnectError)).resolves.toMatchObject({
+      code: Code.Internal,
+      rawMessage: expect.stringContaining("reload ioctl failed") as unknown,
+    });
+  });
+});
+
+describe("CreateLVSnapshot", () => {
+  it("is Unimplemented on a thick class", async () => {
+    const { lv } = await setup();
+    expect(await codeOf(lv.createLVSnapshot(snapReq({ name: "s", sourceVolume: "thin1", accessType: "rw" })))).toBe(Code.Unimplemented);
+  });
+
+  it("snapshots, grows to the requested size and activates a writable snapshot", async () => {
+    const { fake, lv } = await setup();
+    const res = await lv.createLVSnapshot(
+      snapReq({ name: "s1", sourceVolume: "thin1", deviceClass: "thin", accessType: "rw", sizeBytes: BigInt(2 * GiB), tags: ["x"] }),
+    );
+    expect(res.snapshot).toMatchObject({ name: "s1", sizeBytes: BigInt(2 * GiB), tags: ["x"] });
+    const mutations = fake.commands.filter((c) => c[0] !== "lvs" && c[0] !== "fullreport");
+    expect(mutations).toEqual([
+      ["lvcreate", "-s", "-k", "n", "-n", "s1", "--addtag", "x", "vg/thin1"],
+      ["lvextend", "-L", `${2 * GiB}b`, "vg/s1"],
+      ["lvchange", "-a", "y", "-K", "vg/s1"],
+    ]);
+  });
+
+  it("makes a read-only snapshot with lvchange -p r, at the source's size when none is asked", async () => {
+    const { fake, lv } = await setup();
+    const res = await lv.createLVSnapshot(snapReq({ name: "s1", sourceVolume: "thin1", deviceClass: "thin", accessType: "ro" }));
+    expect(res.snapshot.sizeBytes).toBe(BigInt(GiB));
+    expect(fake.commands.filter((c) => c[0] === "lvchange")).toEqual([["lvchange", "-p", "r", "vg/s1"]]);
+  });
+
+  it("removes a snapshot that could not be activated", async () => {
+    const { fake, lv } = await setup();
+    fake.failNext(["lvchange"], "  activation failed");
+    expect(await codeOf(lv.createLVSnapshot(snapReq({ name: "s1", sourceVolume: "thin1", deviceClass: "thin", accessType: "rw" })))).toBe(Code.Internal);
+    expect(fake.commands.filter((c) => c[0] === "lvremove")).toEqual([["lvremove", "-f", "vg/s1"]]);
+    expect(fake.vgs.get("vg")?.lvs.has("s1")).toBe(false);
+  });
+
+  it.each([
+    ["a snapshot smaller than its source", { sourceVolume: "thin1", accessType: "rw", sizeBytes: BigInt(MiB) }, Code.OutOfRange],
+    ["a missing source", { sourceVolume: "nope", accessType: "rw" }, Code.NotFound],
+    ["an unknown access type", { sourceVolume: "thin1", accessType: "rx" }, Code.InvalidArgument],
+    ["a missing source name", { accessType: "rw" }, Code.InvalidArgument],
+    ["more than the pool can overprovision", { sourceVolume: "thin1", accessType: "rw", sizeBytes: BigInt(3 * GiB) + 1n }, Code.ResourceExhausted],
+  ])("refuses %s before running LVM", async (_what, init, code) => {
+    const { fake, lv } = await setup();
+    expect(await codeOf(lv.createLVSnapshot(snapReq({ name: "s1", deviceClass: "thin", ...init })))).toBe(code);
+    expect(fake.commands).toEqual([]);
+  });
+});
+
+describe("RemoveLV and ResizeLV on a thin class", () => {
+  it("removes only LVs of the class and leaves the pool alone", async () => {
+    const { fake, lv } = await setup();
+    await lv.removeLV(create(lvmd.RemoveLVRequestSchema, { name: "pool", deviceClass: "thin" }));
+    expect(fake.commands).toEqual([]);
+    await lv.removeLV(create(lvmd.RemoveLVRequestSchema, { name: "thin1", deviceClass: "thin" }));
+    expect(fake.commands[0]).toEqual(["lvremove", "-f", "vg/thin1"]);
+  });
+
+  it("grows a thin volume within the overprovisioned free space", async () => {
+    const { fake, lv } = await setup();
+    const res = await lv.resizeLV(create(lvmd.ResizeLVRequestSchema, { name: "thin1", deviceClass: "thin", sizeBytes: BigInt(2 * GiB) }));
+    expect(res.sizeBytes).toBe(BigInt(2 * GiB));
+    expect(fake.commands[0]).toEqual(["lvextend", "-L", `${2 * GiB}b`, "vg/thin1"]);
+    expect(await codeOf(lv.resizeLV(create(lvmd.ResizeLVRequestSchema, { name: "thin1", deviceClass: "thin", sizeBytes: BigInt(5 * GiB) })))).toBe(
+      Code.ResourceExhausted,
+    );
+  });
+});
+
+describe("mutation logs", () => {
+  it("writes one info line per LVM mutation with the RPC, argv, duration and result", async () => {
+    const { lv, logs } = await setup();
+    await lv.createLV(createReq({ name: "v1", sizeBytes: BigInt(8 * MiB) }));
+    const lines = logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 30);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ rpc: "CreateLV", lv: "v1", deviceClass: "thick", result: "ok", exitCode: 0 });
+    expect(lines[0]?.argv).toEqual(expect.arrayContaining(["lvm", "lvcreate"]));
+    expect(typeof lines[0]?.durationMs).toBe("number");
+  });
+});
