@@ -20,6 +20,7 @@ import {
   type HealthCheckRequest,
   type HealthCheckResponse,
 } from "../../packages/lvmd/src/health-proto.js";
+import { plainGrpcClient } from "../../packages/lvmd/test/grpc-js-client.js";
 
 const calls = Number(process.argv[2] ?? 5000);
 const dir = mkdtempSync(join(tmpdir(), "lvmd-transport-"));
@@ -43,9 +44,12 @@ async function startGrpcJs(path: string): Promise<() => Promise<void>> {
     },
   });
   await new Promise<void>((resolve, reject) => {
-    server.bindAsync(`unix:${path}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+    server.bindAsync(`unix:${path}`, grpc.ServerCredentials.createInsecure(), (err) => {
+      if (err) reject(err);
+      else resolve();
+    });
   });
-  return () => new Promise((resolve) => server.tryShutdown(() => resolve()));
+  return () => new Promise((resolve) => { server.tryShutdown(() => { resolve(); }); });
 }
 
 async function startConnect(path: string): Promise<() => Promise<void>> {
@@ -53,7 +57,7 @@ async function startConnect(path: string): Promise<() => Promise<void>> {
     grpc: true,
     connect: false,
     grpcWeb: false,
-    routes: (router) => router.service(Health, { check: () => serving, watch: async function* () {} }),
+    routes: (router) => router.service(Health, { check: () => serving }),
   });
   const server = http2.createServer(handler);
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -61,7 +65,7 @@ async function startConnect(path: string): Promise<() => Promise<void>> {
   await new Promise<void>((resolve) => server.listen(path, resolve));
   return () =>
     new Promise((resolve) => {
-      server.close(() => resolve());
+      server.close(() => { resolve(); });
       // Idle client sessions would hold close() open forever.
       for (const s of sessions) s.close();
     });
@@ -78,15 +82,11 @@ async function viaConnect(path: string): Promise<number> {
 }
 
 async function viaGrpcJs(path: string): Promise<number> {
-  const Client = grpc.makeGenericClientConstructor({ check: checkDefinition }, "Health");
-  const client = new Client(`unix:${path}`, grpc.credentials.createInsecure()) as grpc.Client & {
-    check(req: HealthCheckRequest, cb: grpc.requestCallback<HealthCheckResponse>): void;
-  };
+  const client = plainGrpcClient(Health, path);
   const req = create(HealthCheckRequestSchema);
-  const once = () => new Promise<void>((resolve, reject) => client.check(req, { deadline: Date.now() + 2000 } as never, (e: grpc.ServiceError | null) => (e ? reject(e) : resolve())));
-  for (let i = 0; i < 200; i++) await once();
+  for (let i = 0; i < 200; i++) await client.unary("check", req);
   const t0 = performance.now();
-  for (let i = 0; i < calls; i++) await once();
+  for (let i = 0; i < calls; i++) await client.unary("check", req);
   const perCall = (performance.now() - t0) / calls;
   client.close();
   return perCall;

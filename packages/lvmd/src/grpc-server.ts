@@ -19,10 +19,20 @@ type GrpcMessage = MessageShape<DescMessage>;
 type SurfaceCall = grpc.ServerUnaryCall<GrpcMessage, GrpcMessage> | grpc.ServerWritableStream<GrpcMessage, GrpcMessage>;
 
 function codecs(input: DescMessage, output: DescMessage) {
+  // A handler that answers with the same (unchanged) message again, as GetLVList does from its cache, is sent the
+  // bytes already encoded for it.
+  const encoded = new WeakMap<GrpcMessage, Buffer>();
   return {
     requestSerialize: (message: GrpcMessage): Buffer => Buffer.from(toBinary(input, message)),
     requestDeserialize: (bytes: Buffer): GrpcMessage => fromBinary(input, bytes),
-    responseSerialize: (message: GrpcMessage): Buffer => Buffer.from(toBinary(output, message)),
+    responseSerialize: (message: GrpcMessage): Buffer => {
+      let bytes = encoded.get(message);
+      if (bytes === undefined) {
+        bytes = Buffer.from(toBinary(output, message));
+        encoded.set(message, bytes);
+      }
+      return bytes;
+    },
     responseDeserialize: (bytes: Buffer): GrpcMessage => fromBinary(output, bytes),
   };
 }

@@ -1,1 +1,29 @@
-export {};
+export {
+  allocationTarget,
+  checkConfigAgainstLvm,
+  ConfigError,
+  DEFAULT_CONFIG_PATH,
+  DEFAULT_LVM_COMMAND_PREFIX,
+  DEFAULT_SOCKET_NAME,
+  DEFAULT_SPARE_GIB,
+  findDeviceClass,
+  loadConfig,
+  parseConfig,
+  validateConfig,
+} from "./config.js";
+export type { DeviceClass, LvcreateOptionClass, LvmdConfig, LvmInventory, ThinPoolConfig } from "./config.js";
+export { allocatableBytes, capacityReport, classCapacity, classVolumes, reportedFreeBytes, thinPoolFreeBytes } from "./free-bytes.js";
+export type { ClassCapacity } from "./free-bytes.js";
+export type { Inventory, LvRecord, VgRecord } from "./model.js";
+export { lvmErrorCodes, toConnectError } from "./errors.js";
+export { checkHealth, unixSocketTransport } from "./health-client.js";
+export { Health, HealthCheckRequestSchema, HealthCheckResponseSchema, ServingStatus, ServingStatusSchema } from "./health-proto.js";
+export type { HealthCheckRequest, HealthCheckResponse } from "./health-proto.js";
+export { createLvService } from "./lv-service.js";
+export type { LvService } from "./lv-service.js";
+export { createVgService, WATCH_INTERVAL_MS } from "./vg-service.js";
+export type { VgService } from "./vg-service.js";
+export { DRAIN_TIMEOUT_MS, REFRESH_INTERVAL_MS, startLvmdServer } from "./lvmd-server.js";
+export type { LvmdServer, LvmdServerOptions } from "./lvmd-server.js";
+export { createVolumeStore } from "./volume-store.js";
+export type { VolumeStore } from "./volume-store.js";

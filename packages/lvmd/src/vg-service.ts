@@ -42,13 +42,30 @@ export function watchResponse(config: LvmdConfig, store: VolumeStore): lvmd.Watc
 
 /** The VGService of lvmd.proto (a Connect ServiceImpl), with its answers typed exactly for direct callers. */
 export interface VgService {
-  readonly getLVList: (req: lvmd.GetLVListRequest) => Promise<{ volumes: lvmd.LogicalVolume[] }>;
+  readonly getLVList: (req: lvmd.GetLVListRequest) => Promise<lvmd.GetLVListResponse>;
   readonly getFreeBytes: (req: lvmd.GetFreeBytesRequest) => { freeBytes: bigint };
   readonly watch: (req: lvmd.Empty, context: HandlerContext) => AsyncGenerator<lvmd.WatchResponse>;
 }
 
 /** The VGService of lvmd.proto: answers from the model, never by running LVM. */
 export function createVgService({ config, store, watchIntervalMs = WATCH_INTERVAL_MS }: VgServiceOptions): VgService {
+  // The model's records are immutable and replaced on every change, so one answer per record and class serves every
+  // GetLVList until the next change: listing 1,000 LVs repeatedly allocates nothing (the transport caches the bytes).
+  const lists = new WeakMap<VgRecord, Map<string, lvmd.GetLVListResponse>>();
+  function listOf(dc: DeviceClass, vg: VgRecord): lvmd.GetLVListResponse {
+    let byClass = lists.get(vg);
+    if (byClass === undefined) {
+      byClass = new Map();
+      lists.set(vg, byClass);
+    }
+    let list = byClass.get(dc.name);
+    if (list === undefined) {
+      list = create(lvmd.GetLVListResponseSchema, { volumes: classVolumes(dc, vg).map(toLogicalVolume) });
+      byClass.set(dc.name, list);
+    }
+    return list;
+  }
+
   function vgOf(dc: DeviceClass): VgRecord {
     const vg = store.inventory().get(dc.volumeGroup);
     if (vg === undefined) {
@@ -60,13 +77,13 @@ export function createVgService({ config, store, watchIntervalMs = WATCH_INTERVA
   return {
     async getLVList(req) {
       const dc = resolveDeviceClass(config, req.deviceClass);
-      let volumes = classVolumes(dc, vgOf(dc));
+      const list = listOf(dc, vgOf(dc));
       // An LV created a moment ago is known before LVM has reported its attributes; wait for that report.
-      if (volumes.some((lv) => lv.attr === "")) {
+      if (list.volumes.some((lv) => lv.attr === "")) {
         await store.settled(dc.volumeGroup);
-        volumes = classVolumes(dc, vgOf(dc));
+        return listOf(dc, vgOf(dc));
       }
-      return { volumes: volumes.map(toLogicalVolume) };
+      return list;
     },
 
     getFreeBytes(req) {

@@ -85,6 +85,9 @@ export interface VolumeStoreOptions {
   readonly now?: () => number;
 }
 
+// How long a mutation's follow-up LVM commands wait, so the answer to the client is flushed before the next fork.
+const FOLLOW_UP_DELAY_MS = 5;
+
 // LVM subcommands that only read; everything else is a mutation and logged at info.
 const readCommands = new Set(["fullreport", "vgs", "lvs", "pvs"]);
 
@@ -257,12 +260,20 @@ export function createVolumeStore(options: VolumeStoreOptions): VolumeStore {
       markChanged = resolve;
     });
     const background: Promise<unknown>[] = [];
-    const executor = loggingExecutor(log, (exitCode) => {
+    const logged = loggingExecutor(log, (exitCode) => {
       if (!ranCommand && exitCode === 0) {
         markChanged();
       }
       ranCommand = true;
     });
+    // Spawning blocks the event loop for the fork. A follow-up command (lvm-exec's read after lvcreate) started
+    // right as the answer goes out would hold back the frames of that answer, so later commands wait a moment.
+    const executor: Executor = async (argv, execOptions) => {
+      if (ranCommand) {
+        await new Promise((resolve) => setTimeout(resolve, FOLLOW_UP_DELAY_MS));
+      }
+      return logged(argv, execOptions);
+    };
     const context: MutationContext = {
       lvm: createLvm({ ...options.lvm, executor }),
       changed,

@@ -1,9 +1,17 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { checkHealth, ServingStatus } from "../src/health-client.js";
 
 // The built lvmd bin, started as its own process, as systemd or a DaemonSet would.
 export const lvmdBin = fileURLToPath(new URL("../dist/bin/lvmd.js", import.meta.url));
+
+/** The node flags of the bin's shebang (`#!/usr/bin/env -S node FLAGS`), so tests run lvmd exactly as installed. */
+export function shebangNodeFlags(): string[] {
+  const [first = ""] = readFileSync(lvmdBin, "utf8").split("\n", 1);
+  const words = first.replace(/^#!\S+(\s+-S)?\s+/, "").split(/\s+/);
+  return words[0] === "node" ? words.slice(1) : [];
+}
 
 export interface LvmdProcess {
   readonly child: ChildProcess;
@@ -16,7 +24,7 @@ export interface LvmdProcess {
 const START_TIMEOUT_MS = 20_000;
 
 export async function startLvmd(args: readonly string[], env: Record<string, string>, socketPath: string): Promise<LvmdProcess> {
-  const child = spawn(process.execPath, [lvmdBin, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...shebangNodeFlags(), lvmdBin, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));

@@ -1,12 +1,13 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 import { createRequire } from "node:module";
 import { parseArgs } from "node:util";
 import type { Level } from "pino";
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from "../config.js";
-import { checkHealth, ServingStatus } from "../health-client.js";
 import { createLogger, LOG_LEVELS } from "../logger.js";
 import { startLvmdServer } from "../lvmd-server.js";
 
+// The shebang caps V8's young generation at 1 MiB per semi-space: lvmd allocates little per call, and the default
+// (16 MiB) would only let its RSS grow after a few large GetLVList answers.
 // package.json sits two levels up from both src/bin/ and dist/bin/.
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -74,6 +75,8 @@ async function main(): Promise<void> {
   const socketPath = values.socket ?? config.socketName;
 
   if (command === "health") {
+    // Loaded only here: the daemon itself never needs the Connect client stack in memory.
+    const { checkHealth, ServingStatus } = await import("../health-client.js");
     try {
       const status = await checkHealth(socketPath, HEALTH_TIMEOUT_MS);
       process.stdout.write(`${ServingStatus[status]}\n`);
