@@ -48,10 +48,21 @@ function noSpace(free: number, requested: number): ConnectError {
   return new ConnectError(`no enough space left on VG: free=${free}, requested=${requested}`, Code.ResourceExhausted);
 }
 
-function checkThickSize(dc: DeviceClass, sizeBytes: number): void {
+/** The LV name, device-class and size of a CreateLV or ResizeLV request, checked as upstream does. */
+function sizedRequest(
+  config: LvmdConfig,
+  req: { readonly name: string; readonly deviceClass: string; readonly sizeBytes: bigint; readonly sizeGb: bigint },
+): { name: string; dc: DeviceClass; sizeBytes: number } {
+  const name = requireLvName(req.name, "name");
+  const dc = resolveDeviceClass(config, req.deviceClass);
+  const sizeBytes = requestedBytes(req);
+  if (sizeBytes === 0) {
+    throw invalidArgument("size_bytes (or the deprecated size_gb) is required");
+  }
   if (dc.thinPool === undefined && sizeBytes % THICK_SIZE_UNIT !== 0) {
     throw invalidArgument(`size_bytes must be a multiple of ${THICK_SIZE_UNIT}, got ${sizeBytes}`);
   }
+  return { name, dc, sizeBytes };
 }
 
 function withLv(vg: VgRecord, lv: LvRecord, freeDeltaBytes: number): VgRecord {
@@ -70,13 +81,7 @@ export interface LvService {
 export function createLvService({ config, store, logger }: LvServiceOptions): LvService {
   return {
     async createLV(req) {
-      const name = requireLvName(req.name, "name");
-      const dc = resolveDeviceClass(config, req.deviceClass);
-      const sizeBytes = requestedBytes(req);
-      if (sizeBytes === 0) {
-        throw invalidArgument("size_bytes (or the deprecated size_gb) is required");
-      }
-      checkThickSize(dc, sizeBytes);
+      const { name, dc, sizeBytes } = sizedRequest(config, req);
       const options = lvcreateOptions(config, dc, req.lvcreateOptionClass);
       const log = logger.child({ rpc: "CreateLV", lv: name, deviceClass: dc.name });
 
@@ -159,13 +164,7 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
     },
 
     async resizeLV(req) {
-      const name = requireLvName(req.name, "name");
-      const dc = resolveDeviceClass(config, req.deviceClass);
-      const sizeBytes = requestedBytes(req);
-      if (sizeBytes === 0) {
-        throw invalidArgument("size_bytes (or the deprecated size_gb) is required");
-      }
-      checkThickSize(dc, sizeBytes);
+      const { name, dc, sizeBytes } = sizedRequest(config, req);
       const log = logger.child({ rpc: "ResizeLV", lv: name, deviceClass: dc.name });
       const resized = await store.mutate(
         dc.volumeGroup,
