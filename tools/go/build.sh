@@ -27,11 +27,15 @@ _recipe_hash() {
   } | sha256sum | cut -c1-12
 }
 
-# _cached BUILD_DIR NAMES RUNNER ARG...: unless BUILD_DIR is complete, runs RUNNER OUT_DIR ARG..., checks that it
-# produced every binary in NAMES (space separated), and times it; then links the binaries into TOPOLVM_BIN.
+# _cached NAME BUILD_DIR BINARIES RUNNER ARG...: unless BUILD_DIR is complete, runs RUNNER OUT_DIR ARG..., checks
+# that it produced every binary in BINARIES (space separated) and times it; then links the binaries into
+# TOPOLVM_BIN and deletes the other builds of NAME (older pins). Checkouts sharing the cache take turns per NAME.
 _cached() {
-  local dir=$1 names=$2 runner=$3 name
-  shift 3
+  local build=$1 dir=$2 names=$3 runner=$4 name lock
+  shift 4
+  mkdir -p "$GO_BUILD_ROOT"
+  exec {lock}>"$GO_BUILD_ROOT/.$build.lock"
+  flock "$lock"
   if [ ! -f "$dir/.complete" ]; then
     local start=$SECONDS
     log "building $names ($(basename "$dir"))"
@@ -49,20 +53,30 @@ _cached() {
   for name in $names; do
     ln -sfn "$dir/$name" "$TOPOLVM_BIN/$name"
   done
+  find "$GO_BUILD_ROOT" -mindepth 1 -maxdepth 1 -name "$build-v*" ! -name "$(basename "$dir")" -exec rm -rf {} +
+  exec {lock}>&-
   GO_BUILT_DIR=$dir
+}
+
+# On an empty module cache go prints one "go: downloading" line per module, hundreds for Kubernetes; the build's
+# own messages (errors) pass through.
+_without_downloads() {
+  grep -v '^go: downloading ' >&2 || true
 }
 
 _run_go_build() {
   local out=$1 module_dir=$2 ldflags=$3
   shift 3
-  (cd "$module_dir" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w $ldflags" -o "$out/" "$@")
+  (cd "$module_dir" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w $ldflags" -o "$out/" "$@") \
+    2> >(_without_downloads)
 }
 
 _run_go_install() {
   local out=$1 ldflags=$2
   shift 2
   # GOFLAGS=-mod=mod is rejected by `go install module@version`, so the caller's GOFLAGS are not passed on.
-  CGO_ENABLED=0 GOBIN="$out" GOFLAGS= go install -trimpath -buildvcs=false -ldflags="-s -w $ldflags" "$@"
+  CGO_ENABLED=0 GOBIN="$out" GOFLAGS= go install -trimpath -buildvcs=false -ldflags="-s -w $ldflags" "$@" \
+    2> >(_without_downloads)
 }
 
 # go_build_cached NAME VERSION MODULE LDFLAGS PKG...: builds PKG... (commands of the wrapper module tools/go/MODULE)
@@ -76,7 +90,7 @@ go_build_cached() {
   for pkg in "$@"; do names+="${names:+ }${pkg##*/}"; done
   local hash
   hash=$(_recipe_hash "$module_dir" "$ldflags" "$@")
-  _cached "$GO_BUILD_ROOT/$name-$version-$hash" "$names" _run_go_build "$module_dir" "$ldflags" "$@"
+  _cached "$name" "$GO_BUILD_ROOT/$name-$version-$hash" "$names" _run_go_build "$module_dir" "$ldflags" "$@"
 }
 
 # go_install_cached NAME VERSION LDFLAGS PKG@VERSION...: builds modules that have no replace directives with
@@ -91,7 +105,7 @@ go_install_cached() {
   done
   local hash
   hash=$(_recipe_hash "" "$ldflags" "$@")
-  _cached "$GO_BUILD_ROOT/$name-$version-$hash" "$names" _run_go_install "$ldflags" "$@"
+  _cached "$name" "$GO_BUILD_ROOT/$name-$version-$hash" "$names" _run_go_install "$ldflags" "$@"
 }
 
 # go_module_dir MODULE@VERSION: downloads a module (verified against go.sum or the checksum database) and prints its
