@@ -79,13 +79,12 @@ export function capacityReport(config: LvmdConfig, inventory: Inventory): { free
   return { freeBytes, items };
 }
 
-/** The LVs a class lists: thin → the volumes of its pool; thick → every LV of the VG that is neither a thin pool nor thin. */
+/** Whether an LV belongs to a class: thin → a volume of its pool; thick → any LV of the VG that is neither a thin pool nor thin. */
+export function inClass(dc: DeviceClass, lv: LvRecord): boolean {
+  return dc.thinPool === undefined ? !isThinPool(lv) && !isThinVolume(lv) : lv.poolLv === dc.thinPool.name;
+}
+
+/** The LVs a class lists (see inClass). */
 export function classVolumes(dc: DeviceClass, vg: VgRecord): LvRecord[] {
-  const out: LvRecord[] = [];
-  for (const lv of vg.lvs.values()) {
-    if (dc.thinPool === undefined ? !isThinPool(lv) && !isThinVolume(lv) : lv.poolLv === dc.thinPool.name) {
-      out.push(lv);
-    }
-  }
-  return out;
+  return [...vg.lvs.values()].filter((lv) => inClass(dc, lv));
 }

@@ -4,8 +4,8 @@ import { lvmd } from "@topolvm/proto";
 import type { Logger } from "pino";
 import type { DeviceClass, LvmdConfig } from "./config.js";
 import { invalidArgument } from "./errors.js";
-import { allocatableBytes } from "./free-bytes.js";
-import { isThinVolume, roundToExtents, type LvRecord, type VgRecord } from "./model.js";
+import { allocatableBytes, inClass } from "./free-bytes.js";
+import { roundToExtents, type LvRecord, type VgRecord } from "./model.js";
 import { requestedBytes, requireLvName, resolveDeviceClass, toLogicalVolume } from "./requests.js";
 import { lvRecordOf, type VolumeStore } from "./volume-store.js";
 
@@ -37,11 +37,6 @@ export function lvcreateOptions(config: LvmdConfig, dc: DeviceClass, optionClass
     ...(dc.stripe === undefined || dc.stripeSizeBytes === undefined ? {} : { stripeSizeBytes: dc.stripeSizeBytes }),
     extraArgs: dc.lvcreateOptions,
   };
-}
-
-/** Whether an LV belongs to a device-class: the thin volumes of its pool, or the VG's other non-thin LVs. */
-function inClass(dc: DeviceClass, lv: LvRecord): boolean {
-  return dc.thinPool === undefined ? !isThinVolume(lv) && !lv.attr.startsWith("t") : lv.poolLv === dc.thinPool.name;
 }
 
 function noSpace(free: number, requested: number): ConnectError {
