@@ -23,6 +23,7 @@ export default tseslint.config(
   {
     files: ["**/*.js", "**/*.mjs"],
     extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: { globals: { process: "readonly", console: "readonly" } },
   },
   {
     files: ["**/vitest*.config.ts", "eslint.config.js"],

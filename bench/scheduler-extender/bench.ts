@@ -29,7 +29,7 @@ const nodeCount = args.get("nodes") ?? 5000;
 const concurrency = args.get("concurrency") ?? 1;
 const warmupRequests = 10;
 
-const topolvmBin = process.env["TOPOLVM_BIN"] ?? join(process.env["TOPOLVM_CACHE"] ?? join(process.env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"), "topolvm-ts"), "bin");
+const topolvmBin = process.env.TOPOLVM_BIN ?? join(process.env.TOPOLVM_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "topolvm-ts"), "bin");
 const goScheduler = join(topolvmBin, "topolvm-scheduler");
 
 interface CaseResult {
@@ -161,7 +161,7 @@ function names(answer: Buffer): string[] {
 }
 
 const nodes = benchNodes(nodeCount);
-const nodeNames = nodes.map((node) => (node["metadata"] as { name: string }).name);
+const nodeNames = nodes.map((node) => (node.metadata as { name: string }).name);
 const fullBody = Buffer.from(JSON.stringify({ Pod: benchPod, Nodes: { items: nodes } }));
 const namesBody = Buffer.from(JSON.stringify({ Pod: benchPod, NodeNames: nodeNames }));
 console.log(
