@@ -3,10 +3,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { Agent, request as httpRequest } from "node:http";
 import { createServer, type AddressInfo } from "node:net";
-import { homedir, loadavg, tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { until } from "../../packages/scheduler-extender/test/support/eventually.js";
+import { until } from "../../tools/eventually.js";
+import { binDir } from "../../tools/paths.js";
 import { startFakeApiServer } from "../../packages/scheduler-extender/test/support/fake-api-server.js";
 import { startScheduler, type SchedulerProcess } from "../../packages/scheduler-extender/test/support/scheduler-process.js";
 import { benchNodes, benchPod } from "./nodes.js";
@@ -29,8 +30,7 @@ const nodeCount = args.get("nodes") ?? 5000;
 const concurrency = args.get("concurrency") ?? 1;
 const warmupRequests = 10;
 
-const topolvmBin = process.env.TOPOLVM_BIN ?? join(process.env.TOPOLVM_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "topolvm-ts"), "bin");
-const goScheduler = join(topolvmBin, "topolvm-scheduler");
+const goScheduler = join(binDir(), "topolvm-scheduler");
 
 interface CaseResult {
   name: string;

@@ -1,7 +1,9 @@
 import { execFile, execFileSync } from "node:child_process";
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync } from "node:fs";
-import { delimiter, join } from "node:path";
+import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
+import { join } from "node:path";
 import { promisify } from "node:util";
+
+import { onPath } from "../paths.js";
 
 // Test helper over the `sandbox` script next to this file: loop-file-backed volume groups under a private
 // LVM_SYSTEM_DIR that sees only its own loop devices. See tools/lvm-sandbox/README.md.
@@ -123,18 +125,6 @@ export async function sweepSandboxes(): Promise<void> {
   await execFileAsync(script, ["sweep"]);
 }
 
-function onPath(command: string): boolean {
-  const dirs = (process.env.PATH ?? "").split(delimiter).concat(["/usr/sbin", "/sbin"]);
-  return dirs.some((dir) => {
-    try {
-      accessSync(join(dir, command), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
 /**
  * Why sandboxes cannot be created on this machine, or undefined when they can. Tests skip on a reason only
  * outside CI; under CI=true they must run (and fail) instead.
@@ -143,7 +133,7 @@ export function sandboxUnavailableReason(): string | undefined {
   if (process.getuid?.() !== 0) return "LVM sandboxes need root (losetup, pvcreate)";
   if (!existsSync("/dev/loop-control")) return "no loop device support (/dev/loop-control is missing)";
   for (const command of ["lvm", "losetup", "flock"]) {
-    if (!onPath(command)) return `${command} is not installed (run tools/ensure-deps)`;
+    if (!onPath(command, ["/usr/sbin", "/sbin"])) return `${command} is not installed (run tools/ensure-deps)`;
   }
   return undefined;
 }

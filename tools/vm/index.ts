@@ -1,8 +1,10 @@
 import { spawn } from "node:child_process";
-import { accessSync, constants, existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { homedir, tmpdir } from "node:os";
-import { delimiter, join, resolve } from "node:path";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+import { cacheDir, onPath } from "../paths.js";
 
 // Test helper over the `run` script next to this file: one command, or one vitest file, in a VM with a real Debian
 // kernel (device-mapper, thin pools, ext4, xfs) over the host's root. See tools/vm/README.md.
@@ -52,22 +54,6 @@ function parseReport(text: string): RunReport {
   throw new Error(`tools/vm/run wrote an unexpected report: ${text}`);
 }
 
-/** The directory of downloads and builds shared by the tools/ scripts (tools/lib.sh's TOPOLVM_CACHE). */
-export function topolvmCache(): string {
-  return process.env.TOPOLVM_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "topolvm-ts");
-}
-
-function onPath(command: string): boolean {
-  return (process.env.PATH ?? "").split(delimiter).some((dir) => {
-    try {
-      accessSync(join(dir, command), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
 /**
  * Why the VM cannot run on this machine, or undefined when it can. Tests skip on a reason only outside CI; under
  * CI=true they must run (and fail, with tools/vm/run naming what is missing) instead.
@@ -77,7 +63,7 @@ export function vmUnavailableReason(): string | undefined {
   for (const command of ["qemu-system-x86_64", "busybox"]) {
     if (!onPath(command)) return `${command} is not installed (run tools/ensure-deps)`;
   }
-  const boot = join(topolvmCache(), "vm", "kernel", "boot");
+  const boot = join(cacheDir(), "vm", "kernel", "boot");
   if (!existsSync(boot) || !readdirSync(boot).some((name) => name.startsWith("vmlinux-"))) {
     return `no VM kernel under ${boot} (run tools/ensure-deps)`;
   }

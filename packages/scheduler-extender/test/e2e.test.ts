@@ -16,7 +16,7 @@ import {
 } from "../../../tools/cluster/src/index.js";
 import { capacityScore } from "../src/score.js";
 import { capacityAnnotationPrefix, capacityResourceName, defaultDeviceClassKey } from "../src/topolvm-names.js";
-import { eventually, until } from "./support/eventually.js";
+import { eventually, until } from "../../../tools/eventually.js";
 import { startScheduler, type SchedulerProcess } from "./support/scheduler-process.js";
 
 const missing = clusterPrerequisitesMissing();

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startFakeApiServer, type FakeApiServer, type FakeNode } from "./support/fake-api-server.js";
-import { until } from "./support/eventually.js";
+import { until } from "../../../tools/eventually.js";
 import { openRequest } from "./support/raw-request.js";
 import { runScheduler, startScheduler, type SchedulerProcess } from "./support/scheduler-process.js";
 

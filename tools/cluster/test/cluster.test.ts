@@ -2,10 +2,10 @@ import { CoreV1Api, KubernetesObjectApi, StorageV1Api, type V1Pod } from "@kuber
 import { execFile } from "node:child_process";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { eventually } from "../../eventually.js";
 import { binaryPath } from "../src/binaries.js";
 import { processStartTime } from "../src/processes.js";
 import { readState } from "../src/state.js";
@@ -28,20 +28,6 @@ async function loopDevicesUnder(dir: string): Promise<string[]> {
     .map((line) => line.trim().split(/\s+/, 2))
     .filter(([, file]) => file?.startsWith(`${dir}/`) === true)
     .map(([device]) => device ?? "");
-}
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) {
-      return value;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`);
-    }
-    await sleep(200);
-  }
 }
 
 describe.skipIf(missing.length > 0 && process.env.CI !== "true")("the local cluster", () => {

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { runInVm, runVitestInVm, topolvmCache, vmUnavailableReason } from "../index.js";
+import { cacheDir } from "../../paths.js";
+import { runInVm, runVitestInVm, vmUnavailableReason } from "../index.js";
 
 const execFileAsync = promisify(execFile);
 const unavailable = vmUnavailableReason();
@@ -45,7 +46,7 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== "true")("tools/v
   it("streams the output while the command still runs", async () => {
     // The command waits for a file that this test creates only once it has seen the first line: without live
     // streaming it would wait until the timeout.
-    const scratchRoot = join(topolvmCache(), "vm", "scratch");
+    const scratchRoot = join(cacheDir(), "vm", "scratch");
     mkdirSync(scratchRoot, { recursive: true });
     const scratch = mkdtempSync(join(scratchRoot, "stream-"));
     const go = join(scratch, "go");
