@@ -1,12 +1,13 @@
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { open, readFile, statfs, writeFile } from "node:fs/promises";
+import { readFile, statfs, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLvm, type Lvm } from "../../src/index.js";
 import { createSandbox, type Sandbox } from "../../../../tools/lvm-sandbox/index.js";
+import { readStart, writePattern } from "../../../../tools/vm/block-device.js";
 
 // Runs inside the tools/vm VM (started by data-path.test.ts), where device-mapper exists: LVs really activate,
 // thin pools allocate, and filesystems on LVs mount and grow. The sandbox's loop files live in the VM's RAM.
@@ -21,28 +22,6 @@ async function run(command: string, args: string[]): Promise<string> {
 async function mountedSizeBytes(mountPoint: string): Promise<number> {
   const stats = await statfs(mountPoint);
   return stats.blocks * stats.bsize;
-}
-
-/** Writes `bytes` of a repeating pattern at the start of a block device, bypassing nothing but the page cache. */
-async function writePattern(device: string, bytes: number, byte: number): Promise<void> {
-  const handle = await open(device, "r+");
-  try {
-    await handle.write(Buffer.alloc(bytes, byte), 0, bytes, 0);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function readStart(device: string, bytes: number): Promise<Buffer> {
-  const handle = await open(device, "r");
-  try {
-    const buffer = Buffer.alloc(bytes);
-    await handle.read(buffer, 0, bytes, 0);
-    return buffer;
-  } finally {
-    await handle.close();
-  }
 }
 
 describe("lvm-exec on a kernel with device-mapper", () => {

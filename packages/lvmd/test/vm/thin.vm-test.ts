@@ -2,11 +2,11 @@ import { Code, ConnectError, createClient, type Client } from "@connectrpc/conne
 import { createLvm } from "@topolvm/lvm-exec";
 import { lvmd } from "@topolvm/proto";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSandbox, type Sandbox } from "../../../../tools/lvm-sandbox/index.js";
+import { readStart, writePattern } from "../../../../tools/vm/block-device.js";
 import { unixSocketTransport } from "../../src/health-client.js";
 import { startLvmd, type LvmdProcess } from "../lvmd-process.js";
 
@@ -14,27 +14,6 @@ import { startLvmd, type LvmdProcess } from "../lvmd-process.js";
 // thin class and a thick class on one activated volume group; thin volumes and snapshots really allocate.
 const MiB = 2 ** 20;
 const POOL_BYTES = 256 * MiB;
-
-async function writePattern(device: string, bytes: number, byte: number): Promise<void> {
-  const handle = await open(device, "r+");
-  try {
-    await handle.write(Buffer.alloc(bytes, byte), 0, bytes, 0);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function readStart(device: string, bytes: number): Promise<Buffer> {
-  const handle = await open(device, "r");
-  try {
-    const buffer = Buffer.alloc(bytes);
-    await handle.read(buffer, 0, bytes, 0);
-    return buffer;
-  } finally {
-    await handle.close();
-  }
-}
 
 async function codeOf(call: Promise<unknown>): Promise<Code> {
   try {
