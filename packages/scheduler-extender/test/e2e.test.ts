@@ -156,7 +156,11 @@ describe.skipIf(missing.length > 0 && !mustRun)("topolvm-scheduler with the real
         return events.items.find((item) => item.reason === "FailedScheduling");
       });
       expect(event.message).toMatch(/0\/3 nodes are available: 3 TopoLVM: not enough free space in device-class "00default"/);
-      const pod = await core.readNamespacedPod({ name, namespace });
+      // kube-scheduler records the event and patches the pod's PodScheduled condition as two separate writes.
+      const pod = await eventually("the pod's PodScheduled condition", async () => {
+        const read = await core.readNamespacedPod({ name, namespace });
+        return read.status?.conditions?.some((condition) => condition.type === "PodScheduled") === true ? read : undefined;
+      });
       expect(pod.spec?.nodeName).toBeUndefined();
       expect(pod.status?.phase).toBe("Pending");
       expect(pod.status?.conditions?.find((condition) => condition.type === "PodScheduled")).toMatchObject({
