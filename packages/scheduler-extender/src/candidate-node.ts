@@ -1,5 +1,7 @@
-/** A node the scheduler offers, reduced to what placement needs: its name and annotations. */
+import type { NodeCapacities } from "./capacity.js";
+
+/** A node the scheduler offers, reduced to what placement needs: its name and its parsed capacity annotations. */
 export interface CandidateNode {
   readonly name: string;
-  readonly annotations: Readonly<Record<string, string>> | undefined;
+  readonly capacities: NodeCapacities;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CapacityRequestError, capacityRequestOf, nodeCapacityOf, parseCapacityBytes } from "./capacity.js";
+import { CapacityRequestError, capacityRequestOf, nodeCapacitiesOf, parseCapacityBytes } from "./capacity.js";
 
 describe("parseCapacityBytes", () => {
   it("reads decimal byte counts up to 2^64-1", () => {
@@ -45,12 +45,22 @@ describe("capacityRequestOf", () => {
   });
 });
 
-describe("nodeCapacityOf", () => {
+describe("nodeCapacitiesOf", () => {
   it("tells bytes, missing and garbled annotations apart", () => {
-    const annotations = { "capacity.topolvm.cybozu.com/ssd": "42", "capacity.topolvm.cybozu.com/hdd": "lots" };
-    expect(nodeCapacityOf(annotations, "ssd")).toEqual({ kind: "bytes", bytes: 42n });
-    expect(nodeCapacityOf(annotations, "hdd")).toEqual({ kind: "garbled", value: "lots" });
-    expect(nodeCapacityOf(annotations, "nvme")).toEqual({ kind: "missing" });
-    expect(nodeCapacityOf(undefined, "ssd")).toEqual({ kind: "missing" });
+    const capacities = nodeCapacitiesOf({ "capacity.topolvm.cybozu.com/ssd": "42", "capacity.topolvm.cybozu.com/hdd": "lots" });
+    expect(capacities.get("ssd")).toEqual({ kind: "bytes", bytes: 42n });
+    expect(capacities.get("hdd")).toEqual({ kind: "garbled", value: "lots" });
+    expect(capacities.get("nvme")).toEqual({ kind: "missing" });
+    expect(nodeCapacitiesOf(undefined).get("ssd")).toEqual({ kind: "missing" });
+  });
+
+  it("reads a device-class only from its capacity annotation", () => {
+    const capacities = nodeCapacitiesOf({ "example.com/ssd": "1", ssd: "2" });
+    expect(capacities.get("ssd")).toEqual({ kind: "missing" });
+  });
+
+  it("parses each annotation once and answers the same from then on", () => {
+    const capacities = nodeCapacitiesOf({ "capacity.topolvm.cybozu.com/ssd": "42" });
+    expect(capacities.get("ssd")).toBe(capacities.get("ssd"));
   });
 });

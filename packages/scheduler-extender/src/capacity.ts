@@ -53,15 +53,36 @@ export type NodeCapacity =
   | { readonly kind: "missing" }
   | { readonly kind: "garbled"; readonly value: string };
 
-/** Reads a node's free bytes for a device-class key from its capacity annotations. */
-export function nodeCapacityOf(
-  nodeAnnotations: Readonly<Record<string, string>> | undefined,
-  deviceClass: string,
-): NodeCapacity {
-  const value = nodeAnnotations?.[capacityAnnotationPrefix + deviceClass];
+/** A node's capacity annotations, each parsed when first asked for and remembered from then on. */
+export interface NodeCapacities {
+  /** What the node's annotation says about a device-class key. */
+  get(deviceClass: string): NodeCapacity;
+}
+
+const missingCapacity: NodeCapacity = { kind: "missing" };
+
+function parseNodeCapacity(value: string | undefined): NodeCapacity {
   if (value === undefined) {
-    return { kind: "missing" };
+    return missingCapacity;
   }
   const bytes = parseCapacityBytes(value);
   return bytes === undefined ? { kind: "garbled", value } : { kind: "bytes", bytes };
+}
+
+/**
+ * A node's capacities over its annotations. A request's Node is asked only for the classes the pod requests, so only
+ * those are parsed; a node cache entry lives across requests, so each of its annotations is parsed once, not per pod.
+ */
+export function nodeCapacitiesOf(nodeAnnotations: Readonly<Record<string, string>> | undefined): NodeCapacities {
+  const parsed = new Map<string, NodeCapacity>();
+  return {
+    get(deviceClass) {
+      let capacity = parsed.get(deviceClass);
+      if (capacity === undefined) {
+        capacity = parseNodeCapacity(nodeAnnotations?.[capacityAnnotationPrefix + deviceClass]);
+        parsed.set(deviceClass, capacity);
+      }
+      return capacity;
+    },
+  };
 }

@@ -14,18 +14,17 @@ describe("parseExtenderArgs", () => {
   it("reads the Go field names kube-scheduler sends today", () => {
     const args = parseExtenderArgs({ Pod: pod, Nodes: { items: [nodeA] }, NodeNames: null });
     expect(args.pod).toEqual({ name: "web", namespace: "default", annotations: pod.metadata.annotations });
-    expect(args.nodes?.map(({ name, annotations }) => ({ name, annotations }))).toEqual([
-      { name: "a", annotations: nodeA.metadata.annotations },
+    expect(args.nodes?.map(({ name, capacities }) => ({ name, ssd: capacities.get("ssd") }))).toEqual([
+      { name: "a", ssd: { kind: "bytes", bytes: 2n } },
     ]);
     expect(JSON.parse(args.nodes?.[0]?.raw.toString() ?? "")).toEqual(nodeA);
     expect(args.nodeNames).toBeUndefined();
   });
 
-  it("keeps only the capacity annotations of a Node", () => {
+  it("reads the capacity annotations of a Node among its others", () => {
     const node = { metadata: { name: "n", annotations: { "capacity.topolvm.cybozu.com/ssd": "1", "example.com/x": "y" } } };
-    expect(parseExtenderArgs({ Pod: pod, Nodes: { items: [node] } }).nodes?.[0]?.annotations).toEqual({
-      "capacity.topolvm.cybozu.com/ssd": "1",
-    });
+    const capacities = parseExtenderArgs({ Pod: pod, Nodes: { items: [node] } }).nodes?.[0]?.capacities;
+    expect(capacities?.get("ssd")).toEqual({ kind: "bytes", bytes: 1n });
   });
 
   it("reads the lowercase keys older releases and other tools send", () => {

@@ -1,4 +1,5 @@
 import type { CandidateNode } from "./candidate-node.js";
+import { nodeCapacitiesOf } from "./capacity.js";
 import { capacityAnnotationPrefix } from "./topolvm-names.js";
 import { expectEnd, parseSpan, skipValue, skipWhitespace, valueKind, walkArray, walkObject } from "./json-scan.js";
 
@@ -161,7 +162,7 @@ function parseNodeAt(bytes: Buffer, offset: number, path: string): { node: NodeO
   if (typeof name !== "string" || name === "") {
     throw new ExtenderArgsError(`${path}.metadata.name must be a non-empty string`);
   }
-  return { node: { name, annotations, raw: bytes.subarray(offset, end) }, end };
+  return { node: { name, capacities: nodeCapacitiesOf(annotations), raw: bytes.subarray(offset, end) }, end };
 }
 
 /** Reads the NodeList starting at `offset`; returns its Nodes (undefined for null) and the offset after it. */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { nodeCapacitiesOf } from "./capacity.js";
 import type { CandidateNode } from "./candidate-node.js";
 import { parseExtenderArgs as parseBytes } from "./extender-args.js";
 import {
@@ -47,7 +48,7 @@ const noCache: ExtenderContext = { divisors: { defaultDivisor: 1, byDeviceClass:
 const nodes = [nodeObject("small", 1), nodeObject("roomy", 16), nodeObject("huge", 4096)];
 const cached: ExtenderContext = {
   ...noCache,
-  nodeCache: cacheOf(nodes.map((n) => ({ name: n.metadata.name, annotations: n.metadata.annotations }))),
+  nodeCache: cacheOf(nodes.map((n) => ({ name: n.metadata.name, capacities: nodeCapacitiesOf(n.metadata.annotations) }))),
 };
 
 describe("predicateVerb with full Node objects", () => {

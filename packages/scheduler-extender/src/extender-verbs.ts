@@ -1,4 +1,4 @@
-import { CapacityRequestError, capacityRequestOf, type CapacityRequest } from "./capacity.js";
+import { CapacityRequestError, capacityRequestOf, nodeCapacitiesOf, type CapacityRequest } from "./capacity.js";
 import type { CandidateNode } from "./candidate-node.js";
 import type { Divisors } from "./divisors.js";
 import type { ExtenderArgs } from "./extender-args.js";
@@ -39,6 +39,8 @@ export interface HostPriorityJson {
   Host: string;
   Score: number;
 }
+
+const noCapacities = nodeCapacitiesOf(undefined);
 
 const notInCacheReason = "TopoLVM: node is not in topolvm-scheduler's node cache";
 
@@ -153,7 +155,7 @@ export function encodeFilterResult(result: ExtenderFilterResult): Buffer {
 export function prioritizeVerb(args: ExtenderArgs, context: ExtenderContext): HostPriorityJson[] {
   const nodes: readonly CandidateNode[] =
     args.nodes ??
-    (args.nodeNames ?? []).map((name) => context.nodeCache?.get(name) ?? { name, annotations: undefined });
+    (args.nodeNames ?? []).map((name) => context.nodeCache?.get(name) ?? { name, capacities: noCapacities });
   const request = requestOf(args);
   const scored = prioritize(typeof request === "string" ? new Map() : request, nodes, context.divisors);
   return scored.map(({ host, score }) => ({ Host: host, Score: score }));

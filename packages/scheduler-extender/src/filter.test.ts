@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { capacityRequestOf } from "./capacity.js";
+import { capacityRequestOf, nodeCapacitiesOf } from "./capacity.js";
 import type { CandidateNode } from "./candidate-node.js";
 import { filter } from "./filter.js";
 import { defaultDeviceClassKey } from "./topolvm-names.js";
@@ -9,8 +9,8 @@ const gib = 1n << 30n;
 function node(name: string, capacities: Record<string, bigint | string>): CandidateNode {
   return {
     name,
-    annotations: Object.fromEntries(
-      Object.entries(capacities).map(([dc, bytes]) => [`capacity.topolvm.cybozu.com/${dc}`, String(bytes)]),
+    capacities: nodeCapacitiesOf(
+      Object.fromEntries(Object.entries(capacities).map(([dc, bytes]) => [`capacity.topolvm.cybozu.com/${dc}`, String(bytes)])),
     ),
   };
 }
@@ -48,7 +48,7 @@ describe("filter", () => {
     const nodes = [
       node("missing", { hdd: 100n * gib }),
       node("garbled", { ssd: "12 GiB" }),
-      { name: "bare", annotations: undefined },
+      { name: "bare", capacities: nodeCapacitiesOf(undefined) },
     ];
     const outcome = filter(request({ ssd: 1n }), nodes);
     expect(outcome.passed).toEqual([]);
@@ -65,7 +65,7 @@ describe("filter", () => {
   });
 
   it("passes every node untouched when the pod requests nothing", () => {
-    const nodes = [node("a", {}), { name: "b", annotations: undefined }];
+    const nodes = [node("a", {}), { name: "b", capacities: nodeCapacitiesOf(undefined) }];
     const outcome = filter(request({}), nodes);
     expect(outcome.passed).toEqual(nodes);
     expect(outcome.passed[0]).toBe(nodes[0]);

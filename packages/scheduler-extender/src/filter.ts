@@ -1,4 +1,4 @@
-import { nodeCapacityOf, type CapacityRequest } from "./capacity.js";
+import type { CapacityRequest, NodeCapacities } from "./capacity.js";
 import type { CandidateNode } from "./candidate-node.js";
 
 /** Nodes that fit a pod, in the order given, and the reason each other node does not. */
@@ -14,10 +14,10 @@ export interface FilterOutcome<T extends CandidateNode> {
  */
 export function unfitReason(
   request: CapacityRequest,
-  nodeAnnotations: Readonly<Record<string, string>> | undefined,
+  nodeCapacities: NodeCapacities,
 ): string | undefined {
   for (const [deviceClass, requestedBytes] of request) {
-    const capacity = nodeCapacityOf(nodeAnnotations, deviceClass);
+    const capacity = nodeCapacities.get(deviceClass);
     switch (capacity.kind) {
       case "missing":
         return `TopoLVM: node has no capacity annotation for device-class "${deviceClass}"`;
@@ -40,7 +40,7 @@ export function filter<T extends CandidateNode>(request: CapacityRequest, nodes:
   const passed: T[] = [];
   const failed = new Map<string, string>();
   for (const node of nodes) {
-    const reason = unfitReason(request, node.annotations);
+    const reason = unfitReason(request, node.capacities);
     if (reason === undefined) {
       passed.push(node);
     } else {

@@ -2,9 +2,10 @@ export { capacityAnnotationPrefix, capacityResourceName, defaultDeviceClassKey }
 export {
   CapacityRequestError,
   capacityRequestOf,
-  nodeCapacityOf,
+  nodeCapacitiesOf,
   parseCapacityBytes,
   type CapacityRequest,
+  type NodeCapacities,
   type NodeCapacity,
 } from "./capacity.js";
 export type { CandidateNode } from "./candidate-node.js";

@@ -2,6 +2,7 @@ import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import type { CandidateNode } from "./candidate-node.js";
+import { nodeCapacitiesOf } from "./capacity.js";
 import type { NodeCapacitySource } from "./extender-verbs.js";
 import { KubeApiError, type KubeConnection } from "./kube-connection.js";
 import { capacityAnnotationPrefix } from "./topolvm-names.js";
@@ -37,7 +38,7 @@ interface WatchEvent {
   object?: { metadata?: ObjectMetadata; code?: number; message?: string };
 }
 
-/** Keeps what placement reads: the name and the capacity annotations. */
+/** Keeps what placement reads: the name and the capacity annotations (parsed as they are first read). */
 function candidateOf(metadata: ObjectMetadata | undefined): CandidateNode | undefined {
   if (metadata?.name === undefined) {
     return undefined;
@@ -48,7 +49,7 @@ function candidateOf(metadata: ObjectMetadata | undefined): CandidateNode | unde
       annotations[key] = value;
     }
   }
-  return { name: metadata.name, annotations };
+  return { name: metadata.name, capacities: nodeCapacitiesOf(annotations) };
 }
 
 /** Thrown to end a watch whose resourceVersion the API server no longer has, so the cache lists again. */

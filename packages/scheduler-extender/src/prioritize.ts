@@ -1,4 +1,4 @@
-import { nodeCapacityOf, type CapacityRequest } from "./capacity.js";
+import type { CapacityRequest, NodeCapacities } from "./capacity.js";
 import type { CandidateNode } from "./candidate-node.js";
 import { divisorFor, type Divisors } from "./divisors.js";
 import { capacityScore, minScore } from "./score.js";
@@ -16,12 +16,12 @@ export interface HostPriority {
  */
 export function nodeScore(
   request: CapacityRequest,
-  nodeAnnotations: Readonly<Record<string, string>> | undefined,
+  nodeCapacities: NodeCapacities,
   divisors: Divisors,
 ): number {
   let lowest: number | undefined;
   for (const deviceClass of request.keys()) {
-    const capacity = nodeCapacityOf(nodeAnnotations, deviceClass);
+    const capacity = nodeCapacities.get(deviceClass);
     const score = capacity.kind === "bytes" ? capacityScore(capacity.bytes, divisorFor(divisors, deviceClass)) : minScore;
     lowest = lowest === undefined ? score : Math.min(lowest, score);
   }
@@ -30,5 +30,5 @@ export function nodeScore(
 
 /** Scores every candidate node, in the order given; each node appears exactly once. */
 export function prioritize(request: CapacityRequest, nodes: readonly CandidateNode[], divisors: Divisors): HostPriority[] {
-  return nodes.map((node) => ({ host: node.name, score: nodeScore(request, node.annotations, divisors) }));
+  return nodes.map((node) => ({ host: node.name, score: nodeScore(request, node.capacities, divisors) }));
 }
