@@ -1,21 +1,21 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { Agent, request as httpRequest } from "node:http";
+import { Agent } from "node:http";
 import { createServer, type AddressInfo } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { performance } from "node:perf_hooks";
 import { until } from "../../tools/eventually.js";
 import { binDir } from "../../tools/paths.js";
 import { startFakeApiServer } from "../../packages/scheduler-extender/test/support/fake-api-server.js";
 import { startScheduler, type SchedulerProcess } from "../../packages/scheduler-extender/test/support/scheduler-process.js";
+import { post, runLoad } from "./load.js";
 import { benchNodes, benchPod } from "./nodes.js";
 
 // /predicate and /prioritize with 5,000 nodes per request over loopback: full Node objects (nodeCacheCapable: false)
 // and node names answered from the node cache (nodeCacheCapable: true), then the same full-object load against
 // upstream TopoLVM's Go topolvm-scheduler in the same run. Requests go one at a time by default, as kube-scheduler
-// sends them (one scheduling cycle at a time); --concurrency N keeps N in flight.
+// sends them (one scheduling cycle at a time), from a load process of their own (load.ts); --concurrency N keeps N in flight.
 // Prints p50/p99 latency, requests/s and RSS per case, and our/their throughput ratio. Targets (DESIGN.md §5):
 // p99 <= 5 ms with names, <= 50 ms with full objects, ratio >= 1.0.
 //   node --import tsx bench/scheduler-extender/bench.ts [--seconds 8] [--nodes 5000] [--concurrency 1]
@@ -50,53 +50,9 @@ function rssMiB(pid: number, field: "VmRSS" | "VmHWM"): number {
   return Number(match?.[1] ?? Number.NaN) / 1024;
 }
 
-/** POSTs one pre-encoded body and reads the whole response; returns its status and body. */
-function post(agent: Agent, url: string, body: Buffer): Promise<{ status: number; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const request = httpRequest(url, {
-      method: "POST",
-      agent,
-      headers: { "content-type": "application/json", "content-length": body.length },
-    });
-    request.on("error", reject);
-    request.on("response", (response) => {
-      const chunks: Buffer[] = [];
-      response.on("data", (chunk: Buffer) => chunks.push(chunk));
-      response.on("end", () => {
-        resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks) });
-      });
-    });
-    request.end(body);
-  });
-}
-
-/** Sends `body` to `url` for `secondsPerCase` seconds with `concurrency` requests in flight. */
+/** Runs one case's load (in a load process of its own, see load.ts) and reads the server's peak RSS. */
 async function runCase(name: string, url: string, body: Buffer, pid: number): Promise<CaseResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  for (let i = 0; i < warmupRequests; i++) {
-    const { status, body: answer } = await post(agent, url, body);
-    if (status !== 200) {
-      throw new Error(`${name}: ${url} answered ${status}: ${answer.toString("utf8").slice(0, 200)}`);
-    }
-  }
-  const latenciesMs: number[] = [];
-  const started = performance.now();
-  const deadline = started + secondsPerCase * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < deadline) {
-        const sent = performance.now();
-        const { status } = await post(agent, url, body);
-        if (status !== 200) {
-          throw new Error(`${name}: ${url} answered ${status}`);
-        }
-        latenciesMs.push(performance.now() - sent);
-      }
-    }),
-  );
-  const elapsedSeconds = (performance.now() - started) / 1000;
-  agent.destroy();
-  latenciesMs.sort((a, b) => a - b);
+  const { latenciesMs, elapsedSeconds } = await runLoad({ url, body, seconds: secondsPerCase, concurrency, warmupRequests });
   return {
     name,
     requests: latenciesMs.length,
