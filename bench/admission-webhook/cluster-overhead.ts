@@ -5,6 +5,7 @@ import {
   podManifest,
   startHookedCluster,
 } from "../../packages/admission-webhook/test/support/hooked-cluster.js";
+import { percentile } from "../support/stats.js";
 
 // What the pod hook adds to creating a pod through a real kube-apiserver (tools/cluster): pods with a TopoLVM PVC
 // created one at a time, alternating between a namespace the hook sees and one labelled to be ignored, same
@@ -14,10 +15,6 @@ import {
 
 const [pods = 200] = process.argv.slice(2).map(Number);
 const namespaces = { hooked: "bench-hooked", ignored: "bench-ignored" };
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? 0;
-}
 
 const hooked = await startHookedCluster(namespaces);
 try {

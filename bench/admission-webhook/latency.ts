@@ -9,6 +9,7 @@ import { createWebhookMetrics } from "../../packages/admission-webhook/src/metri
 import { createWebhookApp } from "../../packages/admission-webhook/src/webhook-app.js";
 import { claim, fixedLookup, storageClass } from "../../packages/admission-webhook/test/support/cluster-fixtures.js";
 import { createTestPki } from "../../packages/admission-webhook/test/support/test-pki.js";
+import { percentile } from "../support/stats.js";
 
 // Latency of one admission as kube-apiserver sees it: AdmissionReview v1 over HTTPS on kept-alive connections to
 // the koa app with its real handlers, cluster state from an in-memory lookup (what the informer caches give).
@@ -45,10 +46,6 @@ const withClaims = {
   },
 };
 const withoutVolumes = { metadata: { name: "plain", namespace: "app" }, spec: { containers: [{ name: "main", image: "nginx" }] } };
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? 0;
-}
 
 const dir = mkdtempSync(join(tmpdir(), "webhook-bench-"));
 try {

@@ -1,9 +1,9 @@
 import { execFile } from "node:child_process";
-import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import { createSandbox } from "../../tools/lvm-sandbox/index.js";
 import { fullReportArgs, lvsArgs } from "../../packages/lvm-exec/src/commands.js";
 import { createLvm } from "../../packages/lvm-exec/src/index.js";
+import { median, timed } from "../support/stats.js";
 
 // The library's cost per call against the bare command it runs, measured in the same run on an LVM sandbox:
 // `listLogicalVolumes(vg)` against `lvs` with the same argv through execFile, and `fullReport([vg])` against
@@ -15,18 +15,6 @@ import { createLvm } from "../../packages/lvm-exec/src/index.js";
 const execFileAsync = promisify(execFile);
 const [calls = 150, lvCount = 50] = process.argv.slice(2).map(Number);
 const vgName = "bench";
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await fn();
-  return performance.now() - start;
-}
 
 interface Pair {
   name: string;

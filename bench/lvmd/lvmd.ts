@@ -5,12 +5,12 @@ import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import { unixSocketTransport } from "../../packages/lvmd/src/health-client.js";
 import { plainGrpcClient } from "../../packages/lvmd/test/grpc-js-client.js";
 import { startLvmd, type LvmdProcess } from "../../packages/lvmd/test/lvmd-process.js";
 import { createSandbox } from "../../tools/lvm-sandbox/index.js";
+import { median, timed } from "../support/stats.js";
 
 // lvmd against the LVM commands it replaces or runs, in one run on an LVM sandbox, with the built lvmd process and
 // a Connect client (what topolvm-node uses):
@@ -25,18 +25,6 @@ const [readPairs = 200, createPairs = 20, settleMs = 400] = process.argv.slice(2
 const vgName = "bench";
 const MiB = 2 ** 20;
 const LIST_LVS = 1000;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await fn();
-  return performance.now() - start;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

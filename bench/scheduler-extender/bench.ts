@@ -11,6 +11,7 @@ import { startFakeApiServer } from "../../packages/scheduler-extender/test/suppo
 import { startScheduler, type SchedulerProcess } from "../../packages/scheduler-extender/test/support/scheduler-process.js";
 import { post, runLoad } from "./load.js";
 import { benchNodes, benchPod } from "./nodes.js";
+import { percentile } from "../support/stats.js";
 
 // /predicate and /prioritize with 5,000 nodes per request over loopback: full Node objects (nodeCacheCapable: false)
 // and node names answered from the node cache (nodeCacheCapable: true), then the same full-object load against
@@ -41,10 +42,6 @@ interface CaseResult {
   peakRssMiB: number;
 }
 
-function percentile(sorted: number[], fraction: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)] ?? Number.NaN;
-}
-
 function rssMiB(pid: number, field: "VmRSS" | "VmHWM"): number {
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return Number(match?.[1] ?? Number.NaN) / 1024;
@@ -56,8 +53,8 @@ async function runCase(name: string, url: string, body: Buffer, pid: number): Pr
   return {
     name,
     requests: latenciesMs.length,
-    p50Ms: percentile(latenciesMs, 0.5),
-    p99Ms: percentile(latenciesMs, 0.99),
+    p50Ms: percentile(latenciesMs, 50),
+    p99Ms: percentile(latenciesMs, 99),
     perSecond: latenciesMs.length / elapsedSeconds,
     peakRssMiB: rssMiB(pid, "VmHWM"),
   };
