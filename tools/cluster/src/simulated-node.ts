@@ -117,46 +117,29 @@ export async function registerNode(clients: NodeClients, name: string, options: 
     },
     applyOptions,
   );
-  const uid = node.metadata?.uid;
-  if (uid === undefined) {
-    throw new Error(`the API server returned Node ${name} without a uid`);
-  }
-  const ownerReferences = [{ apiVersion: "v1", kind: "Node", name, uid }];
+  const ownerReferences = ownedBy(node, name);
   const now = new Date();
-  const registered = await clients.core.patchNodeStatus(
-    {
-      name,
-      fieldManager,
-      force: true,
-      body: {
-        apiVersion: "v1",
-        kind: "Node",
-        metadata: { name },
-        status: {
-          capacity: resources,
-          allocatable: resources,
-          conditions: nodeConditions(now),
-          addresses: [
-            { type: "InternalIP", address: "127.0.0.1" },
-            { type: "Hostname", address: name },
-          ],
-          nodeInfo: {
-            machineID: name,
-            systemUUID: name,
-            bootID: name,
-            kernelVersion: "simulated",
-            osImage: "topolvm-ts simulated node",
-            containerRuntimeVersion: "none://0",
-            kubeletVersion: options.kubeletVersion,
-            kubeProxyVersion: "",
-            operatingSystem: "linux",
-            architecture: "amd64",
-          },
-        },
-      },
+  const registered = await applyNodeStatus(clients, name, {
+    capacity: resources,
+    allocatable: resources,
+    conditions: nodeConditions(now),
+    addresses: [
+      { type: "InternalIP", address: "127.0.0.1" },
+      { type: "Hostname", address: name },
+    ],
+    nodeInfo: {
+      machineID: name,
+      systemUUID: name,
+      bootID: name,
+      kernelVersion: "simulated",
+      osImage: "topolvm-ts simulated node",
+      containerRuntimeVersion: "none://0",
+      kubeletVersion: options.kubeletVersion,
+      kubeProxyVersion: "",
+      operatingSystem: "linux",
+      architecture: "amd64",
     },
-    applyOptions,
-  );
+  });
   await Promise.all([
     applyLease(clients, name, now, ownerReferences),
     clients.storage.patchCSINode(
@@ -177,7 +160,32 @@ export async function registerNode(clients: NodeClients, name: string, options: 
   return registered;
 }
 
-async function applyLease(clients: NodeClients, name: string, now: Date, ownerReferences: object[]): Promise<void> {
+/** An owner reference to a Node, as apply JSON. */
+interface NodeOwnerReference {
+  readonly apiVersion: "v1";
+  readonly kind: "Node";
+  readonly name: string;
+  readonly uid: string;
+}
+
+/** Owner references naming the Node, so what is made for it goes when it goes. */
+function ownedBy(node: V1Node, name: string): NodeOwnerReference[] {
+  const uid = node.metadata?.uid;
+  if (uid === undefined) {
+    throw new Error(`the API server returned Node ${name} without a uid`);
+  }
+  return [{ apiVersion: "v1", kind: "Node", name, uid }];
+}
+
+/** Server-side applies the part of a Node's status that the simulated kubelet owns (as apply JSON, times as text). */
+function applyNodeStatus(clients: NodeClients, name: string, status: object): Promise<V1Node> {
+  return clients.core.patchNodeStatus(
+    { name, fieldManager, force: true, body: { apiVersion: "v1", kind: "Node", metadata: { name }, status } },
+    applyOptions,
+  );
+}
+
+async function applyLease(clients: NodeClients, name: string, now: Date, ownerReferences: NodeOwnerReference[]): Promise<void> {
   await clients.coordination.patchNamespacedLease(
     {
       name,
@@ -210,27 +218,10 @@ export async function heartbeat(clients: NodeClients, name: string, refreshStatu
     }
     throw error;
   }
-  const uid = node.metadata?.uid;
-  if (uid === undefined) {
-    throw new Error(`the API server returned Node ${name} without a uid`);
-  }
   const now = new Date();
-  await applyLease(clients, name, now, [{ apiVersion: "v1", kind: "Node", name, uid }]);
+  await applyLease(clients, name, now, ownedBy(node, name));
   if (refreshStatus) {
-    await clients.core.patchNodeStatus(
-      {
-        name,
-        fieldManager,
-        force: true,
-        body: {
-          apiVersion: "v1",
-          kind: "Node",
-          metadata: { name },
-          status: { conditions: nodeConditions(now, node.status?.conditions) },
-        },
-      },
-      applyOptions,
-    );
+    await applyNodeStatus(clients, name, { conditions: nodeConditions(now, node.status?.conditions) });
   }
   return true;
 }
