@@ -61,27 +61,26 @@ export interface NodeCapacities {
 
 const missingCapacity: NodeCapacity = { kind: "missing" };
 
-function parseNodeCapacity(value: string | undefined): NodeCapacity {
-  if (value === undefined) {
-    return missingCapacity;
-  }
-  const bytes = parseCapacityBytes(value);
-  return bytes === undefined ? { kind: "garbled", value } : { kind: "bytes", bytes };
-}
-
 /**
  * A node's capacities over its annotations. A request's Node is asked only for the classes the pod requests, so only
  * those are parsed; a node cache entry lives across requests, so each of its annotations is parsed once, not per pod.
+ * Only annotations the node has are remembered: pods naming other classes cannot grow what a node holds.
  */
 export function nodeCapacitiesOf(nodeAnnotations: Readonly<Record<string, string>> | undefined): NodeCapacities {
   const parsed = new Map<string, NodeCapacity>();
   return {
     get(deviceClass) {
       let capacity = parsed.get(deviceClass);
-      if (capacity === undefined) {
-        capacity = parseNodeCapacity(nodeAnnotations?.[capacityAnnotationPrefix + deviceClass]);
-        parsed.set(deviceClass, capacity);
+      if (capacity !== undefined) {
+        return capacity;
       }
+      const value = nodeAnnotations?.[capacityAnnotationPrefix + deviceClass];
+      if (value === undefined) {
+        return missingCapacity;
+      }
+      const bytes = parseCapacityBytes(value);
+      capacity = bytes === undefined ? { kind: "garbled", value } : { kind: "bytes", bytes };
+      parsed.set(deviceClass, capacity);
       return capacity;
     },
   };
