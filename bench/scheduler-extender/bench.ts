@@ -16,7 +16,8 @@ import { percentile } from "../support/stats.js";
 // /predicate and /prioritize with 5,000 nodes per request over loopback: full Node objects (nodeCacheCapable: false)
 // and node names answered from the node cache (nodeCacheCapable: true), then the same full-object load against
 // upstream TopoLVM's Go topolvm-scheduler in the same run. Requests go one at a time by default, as kube-scheduler
-// sends them (one scheduling cycle at a time), from a load process of their own (load.ts); --concurrency N keeps N in flight.
+// sends them (one scheduling cycle at a time), from a load process of their own (load.ts); --concurrency N keeps N
+// in flight.
 // Prints p50/p99 latency, requests/s and RSS per case, and our/their throughput ratio. Targets (DESIGN.md §5):
 // p99 <= 5 ms with names, <= 50 ms with full objects, ratio >= 1.0.
 //   node --import tsx bench/scheduler-extender/bench.ts [--seconds 8] [--nodes 5000] [--concurrency 1]
