@@ -149,6 +149,9 @@ describe("the extender's HTTP adapter", () => {
       get: () => {
         throw new Error("cache exploded");
       },
+      getByUtf8: () => {
+        throw new Error("cache exploded");
+      },
     };
     const { url } = await start({ context: { divisors: { defaultDivisor: 1, byDeviceClass: new Map() }, nodeCache: broken } });
     const failed = await post(url, "/predicate", JSON.stringify({ Pod: pod, NodeNames: ["a"] }));

@@ -1,10 +1,17 @@
 import Koa from "koa";
 import type { Logger } from "pino";
 import { ExtenderArgsError, parseExtenderArgs, type ExtenderArgs } from "./extender-args.js";
-import { encodeFilterResult, predicateVerb, prioritizeVerb, type ExtenderContext } from "./extender-verbs.js";
+import { createBufferPool, type BufferPool } from "./buffer-pool.js";
+import {
+  encodeFilterResult,
+  encodeHostPriorities,
+  predicateVerb,
+  prioritizeVerb,
+  type ExtenderContext,
+} from "./extender-verbs.js";
 import { JsonSyntaxError } from "./json-scan.js";
 import type { ExtenderMetrics, Verb } from "./metrics.js";
-import { HttpError, createBodyBufferPool, defaultBodyLimitBytes, readBody } from "./request-body.js";
+import { HttpError, defaultBodyLimitBytes, readBody } from "./request-body.js";
 
 /** What the HTTP adapter is built from. */
 export interface ExtenderAppOptions {
@@ -39,13 +46,20 @@ export function createExtenderApp(options: ExtenderAppOptions): Koa {
   const { context, metrics, logger } = options;
   const bodyLimitBytes = options.bodyLimitBytes ?? defaultBodyLimitBytes;
   const app = new Koa();
-  const bodyBuffers = createBodyBufferPool();
+  const bodyBuffers = createBufferPool();
+  // Answers run from a few hundred KiB (5,000 names) to megabytes (Nodes echoed back).
+  const answerBuffers = createBufferPool(64 * 1024);
 
   /**
    * Reads the request's ExtenderArgs and answers them. The answer must not keep references into the body (Nodes'
-   * raw JSON is copied by the encoder): the body's buffer goes back to the pool as soon as the answer is built.
+   * raw JSON is copied by the encoder): the body's buffer goes back to the pool as soon as the answer is built, the
+   * answer's once the response is closed (sent, or abandoned by the client).
    */
-  async function answer(ctx: Koa.Context, summary: Summary, respond: (args: ExtenderArgs) => Buffer | string): Promise<void> {
+  async function answer(
+    ctx: Koa.Context,
+    summary: Summary,
+    respond: (args: ExtenderArgs, pool: BufferPool) => Buffer,
+  ): Promise<void> {
     const body = await readBody(ctx.req, bodyLimitBytes, bodyBuffers);
     try {
       if (body.length === 0) {
@@ -66,8 +80,12 @@ export function createExtenderApp(options: ExtenderAppOptions): Koa {
       summary.pod = podName(args);
       summary.nodes = args.nodes?.length ?? args.nodeNames?.length ?? 0;
       summary.shape = args.nodes === undefined ? "names" : "objects";
+      const encoded = respond(args, answerBuffers);
+      ctx.res.once("close", () => {
+        answerBuffers.release(encoded);
+      });
       ctx.type = "application/json";
-      ctx.body = respond(args);
+      ctx.body = encoded;
     } finally {
       bodyBuffers.release(body);
     }
@@ -76,10 +94,10 @@ export function createExtenderApp(options: ExtenderAppOptions): Koa {
   async function serve(ctx: Koa.Context, verb: Verb, summary: Summary): Promise<void> {
     switch (verb) {
       case "predicate":
-        await answer(ctx, summary, (args) => encodeFilterResult(predicateVerb(args, context)));
+        await answer(ctx, summary, (args, pool) => encodeFilterResult(predicateVerb(args, context), pool));
         return;
       case "prioritize":
-        await answer(ctx, summary, (args) => JSON.stringify(prioritizeVerb(args, context)));
+        await answer(ctx, summary, (args, pool) => encodeHostPriorities(prioritizeVerb(args, context), pool));
         return;
       case "status": {
         const reason = options.notReadyReason();

@@ -15,7 +15,7 @@ describe("parseExtenderArgs", () => {
     const args = parseExtenderArgs({ Pod: pod, Nodes: { items: [nodeA] }, NodeNames: null });
     expect(args.pod).toEqual({ name: "web", namespace: "default", annotations: pod.metadata.annotations });
     expect(args.nodes?.map(({ name, capacities }) => ({ name, ssd: capacities.get("ssd") }))).toEqual([
-      { name: "a", ssd: { kind: "bytes", bytes: 2n } },
+      { name: "a", ssd: { kind: "bytes", bytes: 2n, gib: 0 } },
     ]);
     expect(JSON.parse(args.nodes?.[0]?.raw.toString() ?? "")).toEqual(nodeA);
     expect(args.nodeNames).toBeUndefined();
@@ -24,25 +24,25 @@ describe("parseExtenderArgs", () => {
   it("reads the capacity annotations of a Node among its others", () => {
     const node = { metadata: { name: "n", annotations: { "capacity.topolvm.cybozu.com/ssd": "1", "example.com/x": "y" } } };
     const capacities = parseExtenderArgs({ Pod: pod, Nodes: { items: [node] } }).nodes?.[0]?.capacities;
-    expect(capacities?.get("ssd")).toEqual({ kind: "bytes", bytes: 1n });
+    expect(capacities?.get("ssd")).toEqual({ kind: "bytes", bytes: 1n, gib: 0 });
   });
 
   it("reads the lowercase keys older releases and other tools send", () => {
     const args = parseExtenderArgs({ pod, nodenames: ["a", "b"] });
     expect(args.pod.name).toBe("web");
     expect(args.nodes).toBeUndefined();
-    expect(args.nodeNames).toEqual(["a", "b"]);
+    expect(args.nodeNames?.decode()).toEqual(["a", "b"]);
   });
 
   it("matches keys case-insensitively, preferring the exact Go name when a body has two spellings", () => {
     const args = parseExtenderArgs({ POD: pod, nodeNames: ["x"], NODENAMES: ["y"], NodeNames: ["z"] });
     expect(args.pod.name).toBe("web");
-    expect(args.nodeNames).toEqual(["z"]);
+    expect(args.nodeNames?.decode()).toEqual(["z"]);
   });
 
   it("ignores unknown fields", () => {
     const args = parseExtenderArgs({ Pod: { ...pod, spec: { weird: true } }, NodeNames: ["a"], Extra: 1 });
-    expect(args.nodeNames).toEqual(["a"]);
+    expect(args.nodeNames?.decode()).toEqual(["a"]);
   });
 
   it("takes a null NodeList items (Go's empty slice) as no nodes", () => {

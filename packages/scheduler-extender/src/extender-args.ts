@@ -1,7 +1,24 @@
 import type { CandidateNode } from "./candidate-node.js";
 import { nodeCapacitiesOf } from "./capacity.js";
+import type { NameLookup } from "./name-index.js";
 import { capacityAnnotationPrefix } from "./topolvm-names.js";
-import { expectEnd, parseSpan, skipValue, skipWhitespace, valueKind, walkArray, walkObject } from "./json-scan.js";
+import {
+  expectEnd,
+  hasEscape,
+  jsonText,
+  memberIs,
+  memberKey,
+  memberName,
+  memberStartsWith,
+  parseSpan,
+  skipValue,
+  skipWhitespace,
+  valueKind,
+  walkArray,
+  walkObject,
+  type JsonSpan,
+  type JsonText,
+} from "./json-scan.js";
 
 /** Thrown when a request body is not a usable ExtenderArgs; the HTTP layer answers 400 with its message. */
 export class ExtenderArgsError extends Error {
@@ -27,13 +44,26 @@ export interface NodeObject extends CandidateNode {
 }
 
 /**
+ * A request's NodeNames, kept as the JSON text they arrived in: resolving them through a NameLookup finds each name
+ * by its bytes, without decoding it.
+ */
+export interface NodeNameList {
+  readonly length: number;
+  /** Every name, decoded. */
+  decode(): string[];
+  /** Each name's value in `lookup`, in order; a name `lookup` does not know comes back decoded, as a string. */
+  resolve<T extends object>(lookup: NameLookup<T>): (T | string)[];
+}
+
+/**
  * kube-scheduler's ExtenderArgs (k8s.io/kube-scheduler/extender/v1): the pod and either the full candidate Nodes
- * (`nodeCacheCapable: false`) or only their names (`nodeCacheCapable: true`).
+ * (`nodeCacheCapable: false`) or only their names (`nodeCacheCapable: true`). Nodes' raw JSON and the NodeNames
+ * point into the request body: they are valid only as long as the body is.
  */
 export interface ExtenderArgs {
   readonly pod: PodInfo;
   readonly nodes: readonly NodeObject[] | undefined;
-  readonly nodeNames: readonly string[] | undefined;
+  readonly nodeNames: NodeNameList | undefined;
 }
 
 type JsonObject = Readonly<Record<string, unknown>>;
@@ -94,100 +124,106 @@ function parsePod(value: unknown, path: string): PodInfo {
   };
 }
 
-/**
- * Reads the annotations object starting at `offset`, keeping only the capacity annotations (the only ones placement
- * reads) while checking that every value is a string. Returns them and the offset after the object.
- */
-function capacityAnnotationsAt(
-  bytes: Buffer,
-  offset: number,
-  path: string,
-): { annotations: Record<string, string> | undefined; end: number } {
-  const kind = valueKind(bytes, offset);
-  if (kind === "null") {
-    return { annotations: undefined, end: skipValue(bytes, offset) };
-  }
-  if (kind !== "object") {
-    skipValue(bytes, offset);
-    throw new ExtenderArgsError(`${path} must be an object`);
-  }
-  const annotations: Record<string, string> = {};
-  const end = walkObject(bytes, offset, (key, valueOffset) => {
-    const isString = valueKind(bytes, valueOffset) === "string";
-    const valueEnd = skipValue(bytes, valueOffset);
-    if (!isString) {
-      throw new ExtenderArgsError(`${path}[${JSON.stringify(key)}] must be a string`);
-    }
-    if (key.startsWith(capacityAnnotationPrefix)) {
-      annotations[key] = parseSpan(bytes, { start: valueOffset, end: valueEnd }) as string;
-    }
-    return valueEnd;
-  });
-  return { annotations, end };
-}
+const capacityPrefixKey = memberKey(capacityAnnotationPrefix);
+const metadataKey = memberKey("metadata");
+const annotationsKey = memberKey("annotations");
+const nameKey = memberKey("name");
+const itemsKey = memberKey("items");
 
 /**
- * Reads the Node starting at `offset`, decoding only its name and capacity annotations: the rest is kept as the JSON
- * text to echo back. Returns the Node and the offset after it.
+ * Reads the Nodes of one request. Each Node is decoded only as far as its name and capacity annotations (the only
+ * ones placement reads, though every annotation value must be a string); the rest is kept as the JSON text to echo
+ * back. One reader serves all the request's Nodes, so no callbacks are created per Node.
  */
-function parseNodeAt(bytes: Buffer, offset: number, path: string): { node: NodeObject; end: number } {
-  if (valueKind(bytes, offset) !== "object") {
-    skipValue(bytes, offset);
-    throw new ExtenderArgsError(`${path} must be a Node object`);
-  }
+function createNodeReader(text: JsonText): (offset: number, index: number) => { node: NodeObject; end: number } {
+  let index = 0;
   let name: unknown;
   let annotations: Record<string, string> | undefined;
-  const end = walkObject(bytes, offset, (member, memberOffset) => {
-    const kind = valueKind(bytes, memberOffset);
-    if (member !== "metadata" || kind === "null") {
-      return skipValue(bytes, memberOffset);
+  const path = (): string => `Nodes.items[${index}]`;
+
+  const onAnnotation = (key: JsonSpan, valueOffset: number): number => {
+    const isString = valueKind(text, valueOffset) === "string";
+    const valueEnd = skipValue(text, valueOffset);
+    if (!isString) {
+      throw new ExtenderArgsError(`${path()}.metadata.annotations[${JSON.stringify(memberName(text, key))}] must be a string`);
     }
-    if (kind !== "object") {
-      skipValue(bytes, memberOffset);
-      throw new ExtenderArgsError(`${path}.metadata must be an object`);
+    if (memberStartsWith(text, key, capacityPrefixKey)) {
+      (annotations ??= {})[memberName(text, key)] = parseSpan(text, { start: valueOffset, end: valueEnd }) as string;
     }
-    return walkObject(bytes, memberOffset, (field, fieldOffset) => {
-      if (field === "annotations") {
-        const read = capacityAnnotationsAt(bytes, fieldOffset, `${path}.metadata.annotations`);
-        annotations = read.annotations;
-        return read.end;
+    return valueEnd;
+  };
+
+  const onMetadataField = (field: JsonSpan, fieldOffset: number): number => {
+    if (memberIs(text, field, annotationsKey)) {
+      const kind = valueKind(text, fieldOffset);
+      if (kind === "object") {
+        return walkObject(text, fieldOffset, onAnnotation);
       }
-      const fieldEnd = skipValue(bytes, fieldOffset);
-      if (field === "name") {
-        name = parseSpan(bytes, { start: fieldOffset, end: fieldEnd });
+      const fieldEnd = skipValue(text, fieldOffset);
+      if (kind !== "null") {
+        throw new ExtenderArgsError(`${path()}.metadata.annotations must be an object`);
       }
       return fieldEnd;
-    });
-  });
-  if (typeof name !== "string" || name === "") {
-    throw new ExtenderArgsError(`${path}.metadata.name must be a non-empty string`);
-  }
-  return { node: { name, capacities: nodeCapacitiesOf(annotations), raw: bytes.subarray(offset, end) }, end };
+    }
+    const fieldEnd = skipValue(text, fieldOffset);
+    if (memberIs(text, field, nameKey)) {
+      name = parseSpan(text, { start: fieldOffset, end: fieldEnd });
+    }
+    return fieldEnd;
+  };
+
+  const onNodeMember = (member: JsonSpan, memberOffset: number): number => {
+    const kind = valueKind(text, memberOffset);
+    if (kind === "null" || !memberIs(text, member, metadataKey)) {
+      return skipValue(text, memberOffset);
+    }
+    if (kind !== "object") {
+      skipValue(text, memberOffset);
+      throw new ExtenderArgsError(`${path()}.metadata must be an object`);
+    }
+    return walkObject(text, memberOffset, onMetadataField);
+  };
+
+  return (offset, nodeIndex) => {
+    index = nodeIndex;
+    name = undefined;
+    annotations = undefined;
+    if (valueKind(text, offset) !== "object") {
+      skipValue(text, offset);
+      throw new ExtenderArgsError(`${path()} must be a Node object`);
+    }
+    const end = walkObject(text, offset, onNodeMember);
+    if (typeof name !== "string" || name === "") {
+      throw new ExtenderArgsError(`${path()}.metadata.name must be a non-empty string`);
+    }
+    return { node: { name, capacities: nodeCapacitiesOf(annotations), raw: text.bytes.subarray(offset, end) }, end };
+  };
 }
 
 /** Reads the NodeList starting at `offset`; returns its Nodes (undefined for null) and the offset after it. */
-function parseNodesAt(bytes: Buffer, offset: number, path: string): { nodes: NodeObject[] | undefined; end: number } {
-  const kind = valueKind(bytes, offset);
+function parseNodesAt(text: JsonText, offset: number): { nodes: NodeObject[] | undefined; end: number } {
+  const kind = valueKind(text, offset);
   if (kind === "null") {
-    return { nodes: undefined, end: skipValue(bytes, offset) };
+    return { nodes: undefined, end: skipValue(text, offset) };
   }
   if (kind !== "object") {
-    skipValue(bytes, offset);
-    throw new ExtenderArgsError(`${path} must be a NodeList object`);
+    skipValue(text, offset);
+    throw new ExtenderArgsError("Nodes must be a NodeList object");
   }
   const nodes: NodeObject[] = [];
-  const end = walkObject(bytes, offset, (name, valueOffset) => {
-    if (name !== "items" || valueKind(bytes, valueOffset) === "null") {
+  const readNode = createNodeReader(text);
+  const end = walkObject(text, offset, (name, valueOffset) => {
+    if (!memberIs(text, name, itemsKey) || valueKind(text, valueOffset) === "null") {
       // Go encodes an empty NodeList's nil slice as null.
-      return skipValue(bytes, valueOffset);
+      return skipValue(text, valueOffset);
     }
-    if (valueKind(bytes, valueOffset) !== "array") {
-      skipValue(bytes, valueOffset);
-      throw new ExtenderArgsError(`${path}.items must be an array`);
+    if (valueKind(text, valueOffset) !== "array") {
+      skipValue(text, valueOffset);
+      throw new ExtenderArgsError("Nodes.items must be an array");
     }
     nodes.length = 0;
-    return walkArray(bytes, valueOffset, (index, itemOffset) => {
-      const { node, end: itemEnd } = parseNodeAt(bytes, itemOffset, `${path}.items[${index}]`);
+    return walkArray(text, valueOffset, (index, itemOffset) => {
+      const { node, end: itemEnd } = readNode(itemOffset, index);
       nodes.push(node);
       return itemEnd;
     });
@@ -195,19 +231,37 @@ function parseNodesAt(bytes: Buffer, offset: number, path: string): { nodes: Nod
   return { nodes, end };
 }
 
-function parseNodeNames(value: unknown, path: string): string[] | undefined {
-  if (value === undefined || value === null) {
+/** Reads the NodeNames array at `offset`, an already validated JSON value. */
+function parseNodeNamesAt(text: JsonText, offset: number): NodeNameList | undefined {
+  const kind = valueKind(text, offset);
+  if (kind === "null") {
     return undefined;
   }
-  if (!Array.isArray(value)) {
-    throw new ExtenderArgsError(`${path} must be an array of node names`);
+  if (kind !== "array") {
+    throw new ExtenderArgsError("NodeNames must be an array of node names");
   }
-  return value.map((name, index) => {
-    if (typeof name !== "string" || name === "") {
-      throw new ExtenderArgsError(`${path}[${index}] must be a non-empty string`);
+  // Each name's span, quotes included.
+  const spans: JsonSpan[] = [];
+  walkArray(text, offset, (index, nameOffset) => {
+    const end = skipValue(text, nameOffset);
+    if (valueKind(text, nameOffset) !== "string" || end - nameOffset === 2) {
+      throw new ExtenderArgsError(`NodeNames[${index}] must be a non-empty string`);
     }
-    return name;
+    spans.push({ start: nameOffset, end });
+    return end;
   });
+  const decode = (span: JsonSpan): string => parseSpan(text, span) as string;
+  return {
+    length: spans.length,
+    decode: () => spans.map(decode),
+    resolve(lookup) {
+      return spans.map((span) => {
+        // A name with escapes is looked up by its decoded text; kube-scheduler's node names have none.
+        const found = hasEscape(text, span) ? lookup.get(decode(span)) : lookup.getByUtf8(text.bytes, span.start + 1, span.end - 1);
+        return found ?? decode(span);
+      });
+    },
+  };
 }
 
 type TopLevelField = "Pod" | "Nodes" | "NodeNames";
@@ -225,46 +279,45 @@ function fieldOf(name: string): { field: TopLevelField; exact: boolean } | undef
 }
 
 /**
- * Reads an ExtenderArgs request body in one pass over its bytes: the pod and node names are decoded, and of each
- * full Node only its metadata (the rest is kept as raw JSON to echo back). Unknown fields are ignored. Throws
+ * Reads an ExtenderArgs request body in one pass over its bytes: the pod is decoded, node names are kept as the text
+ * they arrived in, and of each full Node only its metadata is read (the rest is kept as raw JSON to echo back). Unknown fields are ignored. Throws
  * JsonSyntaxError for bytes that are not JSON and ExtenderArgsError for JSON that is not ExtenderArgs.
  */
 export function parseExtenderArgs(body: Buffer | string): ExtenderArgs {
-  const bytes = typeof body === "string" ? Buffer.from(body) : body;
-  const start = skipWhitespace(bytes, 0);
-  if (valueKind(bytes, start) !== "object") {
-    expectEnd(bytes, skipValue(bytes, start));
+  const text = jsonText(typeof body === "string" ? Buffer.from(body) : body);
+  const start = skipWhitespace(text, 0);
+  if (valueKind(text, start) !== "object") {
+    expectEnd(text, skipValue(text, start));
     throw new ExtenderArgsError("request body must be a JSON object (ExtenderArgs)");
   }
   const exactSeen = new Set<TopLevelField>();
   let podValue: unknown;
   let nodes: NodeObject[] | undefined;
-  let nodeNamesValue: unknown;
-  const end = walkObject(bytes, start, (name, valueOffset) => {
-    const match = fieldOf(name);
+  let nodeNamesOffset: number | undefined;
+  const end = walkObject(text, start, (name, valueOffset) => {
+    const match = fieldOf(memberName(text, name));
     if (match === undefined || (exactSeen.has(match.field) && !match.exact)) {
-      return skipValue(bytes, valueOffset);
+      return skipValue(text, valueOffset);
     }
     if (match.exact) {
       exactSeen.add(match.field);
     }
     if (match.field === "Nodes") {
-      const parsed = parseNodesAt(bytes, valueOffset, "Nodes");
+      const parsed = parseNodesAt(text, valueOffset);
       nodes = parsed.nodes;
       return parsed.end;
     }
-    const valueEnd = skipValue(bytes, valueOffset);
-    const value = parseSpan(bytes, { start: valueOffset, end: valueEnd });
+    const valueEnd = skipValue(text, valueOffset);
     if (match.field === "Pod") {
-      podValue = value;
+      podValue = parseSpan(text, { start: valueOffset, end: valueEnd });
     } else {
-      nodeNamesValue = value;
+      nodeNamesOffset = valueOffset;
     }
     return valueEnd;
   });
-  expectEnd(bytes, end);
+  expectEnd(text, end);
   const pod = parsePod(podValue, "Pod");
-  const nodeNames = parseNodeNames(nodeNamesValue, "NodeNames");
+  const nodeNames = nodeNamesOffset === undefined ? undefined : parseNodeNamesAt(text, nodeNamesOffset);
   if (nodes === undefined && nodeNames === undefined) {
     throw new ExtenderArgsError("one of Nodes or NodeNames is required");
   }

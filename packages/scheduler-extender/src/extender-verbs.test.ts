@@ -1,11 +1,13 @@
 import { describe, expect, it } from "vitest";
+import { createBufferPool } from "./buffer-pool.js";
 import { nodeCapacitiesOf } from "./capacity.js";
 import type { CandidateNode } from "./candidate-node.js";
 import { parseExtenderArgs as parseBytes } from "./extender-args.js";
 import {
   encodeFilterResult,
+  encodeHostPriorities,
   predicateVerb as encodedPredicateVerb,
-  prioritizeVerb,
+  prioritizeVerb as encodedPrioritizeVerb,
   type ExtenderContext,
   type NodeCapacitySource,
 } from "./extender-verbs.js";
@@ -23,9 +25,16 @@ interface DecodedFilterResult {
   Error: string;
 }
 
+const pool = createBufferPool(64);
+
 /** Runs the filter verb and decodes its encoded answer. */
 function predicateVerb(...args: Parameters<typeof encodedPredicateVerb>): DecodedFilterResult {
-  return JSON.parse(encodeFilterResult(encodedPredicateVerb(...args)).toString()) as DecodedFilterResult;
+  return JSON.parse(encodeFilterResult(encodedPredicateVerb(...args), pool).toString()) as DecodedFilterResult;
+}
+
+/** Runs the prioritize verb and decodes its encoded answer, a HostPriorityList. */
+function prioritizeVerb(...args: Parameters<typeof encodedPrioritizeVerb>): { Host: string; Score: number }[] {
+  return JSON.parse(encodeHostPriorities(encodedPrioritizeVerb(...args), pool).toString()) as { Host: string; Score: number }[];
 }
 
 const gib = 1024 ** 3;
@@ -41,7 +50,11 @@ function podAsking(gibs: number | undefined, annotation = key) {
 
 function cacheOf(nodes: CandidateNode[], synced = true): NodeCapacitySource {
   const byName = new Map(nodes.map((node) => [node.name, node]));
-  return { synced: () => synced, get: (name) => byName.get(name) };
+  return {
+    synced: () => synced,
+    get: (name) => byName.get(name),
+    getByUtf8: (bytes, start, end) => byName.get(bytes.toString("utf8", start, end)),
+  };
 }
 
 const noCache: ExtenderContext = { divisors: { defaultDivisor: 1, byDeviceClass: new Map() }, nodeCache: undefined };

@@ -1,15 +1,17 @@
 import { CapacityRequestError, capacityRequestOf, nodeCapacitiesOf, type CapacityRequest } from "./capacity.js";
+import type { BufferPool } from "./buffer-pool.js";
 import type { CandidateNode } from "./candidate-node.js";
 import type { Divisors } from "./divisors.js";
-import type { ExtenderArgs } from "./extender-args.js";
+import type { ExtenderArgs, NodeNameList } from "./extender-args.js";
 import { filter } from "./filter.js";
-import { prioritize } from "./prioritize.js";
+import { createJsonWriter, type JsonWriter } from "./json-writer.js";
+import type { NameLookup } from "./name-index.js";
+import { prioritize, type HostPriority } from "./prioritize.js";
 
 /** Where names-only requests (`nodeCacheCapable: true`) find the nodes' annotations: the node informer. */
-export interface NodeCapacitySource {
+export interface NodeCapacitySource extends NameLookup<CandidateNode> {
   /** True once the first list from the API server is in. */
   synced(): boolean;
-  get(name: string): CandidateNode | undefined;
 }
 
 /** What the verbs need besides the request. */
@@ -28,24 +30,24 @@ export interface ExtenderContext {
 export interface ExtenderFilterResult {
   /** The fitting Nodes as the JSON text they arrived in. */
   Nodes?: { items: Buffer[] };
-  NodeNames?: string[];
-  FailedNodes: Record<string, string>;
-  FailedAndUnresolvableNodes: Record<string, string>;
+  NodeNames?: readonly string[];
+  FailedNodes: ReadonlyMap<string, string>;
+  FailedAndUnresolvableNodes: ReadonlyMap<string, string>;
   Error: string;
-}
-
-/** kube-scheduler's HostPriority, with its Go field names. */
-export interface HostPriorityJson {
-  Host: string;
-  Score: number;
 }
 
 const noCapacities = nodeCapacitiesOf(undefined);
 
+const emptyLookup: NameLookup<CandidateNode> = { get: () => undefined, getByUtf8: () => undefined };
+
+const noNames: NodeNameList = { length: 0, decode: () => [], resolve: () => [] };
+
 const notInCacheReason = "TopoLVM: node is not in topolvm-scheduler's node cache";
 
+const noNodes: ReadonlyMap<string, string> = new Map();
+
 function errorResult(message: string): ExtenderFilterResult {
-  return { FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error: message };
+  return { FailedNodes: noNodes, FailedAndUnresolvableNodes: noNodes, Error: message };
 }
 
 /** The pod's request, or the error message to answer with when one of its capacity annotations is garbled. */
@@ -62,11 +64,11 @@ function requestOf(args: ExtenderArgs): CapacityRequest | string {
 
 function filterByName(
   request: CapacityRequest,
-  nodeNames: readonly string[],
+  nodeNames: NodeNameList,
   nodeCache: NodeCapacitySource | undefined,
 ): ExtenderFilterResult {
   if (request.size === 0) {
-    return { NodeNames: [...nodeNames], FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error: "" };
+    return { NodeNames: nodeNames.decode(), FailedNodes: noNodes, FailedAndUnresolvableNodes: noNodes, Error: "" };
   }
   if (nodeCache === undefined) {
     return errorResult(
@@ -78,23 +80,22 @@ function filterByName(
     return errorResult("TopoLVM: topolvm-scheduler's node cache has not synced with the API server yet");
   }
   const known: CandidateNode[] = [];
-  const unresolvable: Record<string, string> = {};
-  for (const name of nodeNames) {
-    const node = nodeCache.get(name);
-    if (node === undefined) {
-      unresolvable[name] = notInCacheReason;
+  const unknown: string[] = [];
+  for (const node of nodeNames.resolve(nodeCache)) {
+    if (typeof node === "string") {
+      unknown.push(node);
     } else {
       known.push(node);
     }
   }
   const outcome = filter(request, known);
-  for (const [name, reason] of outcome.failed) {
-    unresolvable[name] = reason;
+  for (const name of unknown) {
+    outcome.failed.set(name, notInCacheReason);
   }
   return {
     NodeNames: outcome.passed.map((node) => node.name),
-    FailedNodes: {},
-    FailedAndUnresolvableNodes: unresolvable,
+    FailedNodes: noNodes,
+    FailedAndUnresolvableNodes: outcome.failed,
     Error: "",
   };
 }
@@ -106,13 +107,13 @@ export function predicateVerb(args: ExtenderArgs, context: ExtenderContext): Ext
     return errorResult(request);
   }
   if (args.nodes === undefined) {
-    return filterByName(request, args.nodeNames ?? [], context.nodeCache);
+    return filterByName(request, args.nodeNames ?? noNames, context.nodeCache);
   }
   const outcome = filter(request, args.nodes);
   const result: ExtenderFilterResult = {
     Nodes: { items: outcome.passed.map((node) => node.raw) },
-    FailedNodes: {},
-    FailedAndUnresolvableNodes: Object.fromEntries(outcome.failed),
+    FailedNodes: noNodes,
+    FailedAndUnresolvableNodes: outcome.failed,
     Error: "",
   };
   if (args.nodeNames !== undefined) {
@@ -121,30 +122,103 @@ export function predicateVerb(args: ExtenderArgs, context: ExtenderContext): Ext
   return result;
 }
 
-/** Encodes an ExtenderFilterResult as JSON into one buffer, splicing in the Nodes' JSON text as it arrived. */
-export function encodeFilterResult(result: ExtenderFilterResult): Buffer {
-  const items = result.Nodes?.items;
-  const rest = {
-    ...(result.NodeNames === undefined ? {} : { NodeNames: result.NodeNames }),
-    FailedNodes: result.FailedNodes,
-    FailedAndUnresolvableNodes: result.FailedAndUnresolvableNodes,
-    Error: result.Error,
-  };
-  // JSON.stringify(rest) starts with "{": after the Nodes, "]}," takes its place to continue the object.
-  const head = items === undefined ? "" : '{"Nodes":{"items":[';
-  const tail = Buffer.from((items === undefined ? "{" : "]},") + JSON.stringify(rest).slice(1));
-  const itemBytes = (items ?? []).reduce((sum, item) => sum + item.length, 0);
-  const separators = Math.max(0, (items?.length ?? 0) - 1);
-  const out = Buffer.allocUnsafe(head.length + itemBytes + separators + tail.length);
-  let offset = out.write(head, 0, "latin1");
-  (items ?? []).forEach((item, index) => {
+function writeNames(writer: JsonWriter, names: readonly string[]): void {
+  writer.raw("[");
+  names.forEach((name, index) => {
     if (index > 0) {
-      offset = out.writeUInt8(0x2c, offset);
+      writer.raw(",");
     }
-    offset += item.copy(out, offset);
+    writer.string(name);
   });
-  tail.copy(out, offset);
-  return out;
+  writer.raw("]");
+}
+
+function writeReasons(writer: JsonWriter, reasons: ReadonlyMap<string, string>): void {
+  // Thousands of nodes share a handful of reasons: each is encoded once.
+  const encoded = new Map<string, Buffer>();
+  writer.raw("{");
+  let first = true;
+  reasons.forEach((reason, name) => {
+    if (!first) {
+      writer.raw(",");
+    }
+    first = false;
+    writer.string(name);
+    writer.raw(":");
+    let bytes = encoded.get(reason);
+    if (bytes === undefined) {
+      bytes = Buffer.from(JSON.stringify(reason));
+      encoded.set(reason, bytes);
+    }
+    writer.bytes(bytes, 0, bytes.length);
+  });
+  writer.raw("}");
+}
+
+function textLength(strings: Iterable<string>): number {
+  let length = 0;
+  for (const text of strings) {
+    length += text.length + 3;
+  }
+  return length;
+}
+
+/**
+ * Encodes an ExtenderFilterResult as JSON into a buffer from `pool`, splicing in the Nodes' JSON text as it arrived.
+ * The caller releases the buffer to the pool once the answer is sent.
+ */
+export function encodeFilterResult(result: ExtenderFilterResult, pool: BufferPool): Buffer {
+  const items = result.Nodes?.items ?? [];
+  const reasons = [result.FailedNodes, result.FailedAndUnresolvableNodes];
+  const expectedBytes =
+    items.reduce((sum, item) => sum + item.length + 1, 0) +
+    textLength(result.NodeNames ?? []) +
+    reasons.reduce((sum, map) => sum + textLength(map.keys()) + textLength(map.values()), 0) +
+    result.Error.length +
+    128;
+  const writer = createJsonWriter(expectedBytes, pool);
+  writer.raw("{");
+  if (result.Nodes !== undefined) {
+    writer.raw('"Nodes":{"items":[');
+    items.forEach((item, index) => {
+      if (index > 0) {
+        writer.raw(",");
+      }
+      writer.bytes(item, 0, item.length);
+    });
+    writer.raw("]},");
+  }
+  if (result.NodeNames !== undefined) {
+    writer.raw('"NodeNames":');
+    writeNames(writer, result.NodeNames);
+    writer.raw(",");
+  }
+  writer.raw('"FailedNodes":');
+  writeReasons(writer, result.FailedNodes);
+  writer.raw(',"FailedAndUnresolvableNodes":');
+  writeReasons(writer, result.FailedAndUnresolvableNodes);
+  writer.raw(',"Error":');
+  writer.string(result.Error);
+  writer.raw("}");
+  return writer.finish();
+}
+
+/** Encodes a HostPriorityList with kube-scheduler's Go field names into a buffer from `pool`, as encodeFilterResult. */
+export function encodeHostPriorities(priorities: readonly HostPriority[], pool: BufferPool): Buffer {
+  const writer = createJsonWriter(
+    priorities.reduce((sum, { host }) => sum + host.length + 24, 2),
+    pool,
+  );
+  writer.raw("[");
+  priorities.forEach(({ host, score }, index) => {
+    writer.raw(index === 0 ? '{"Host":' : ',{"Host":');
+    writer.string(host);
+    writer.raw(',"Score":');
+    writer.integer(score);
+    writer.raw("}");
+  });
+  writer.raw("]");
+  return writer.finish();
 }
 
 /**
@@ -152,11 +226,12 @@ export function encodeFilterResult(result: ExtenderFilterResult): Buffer {
  * annotations cannot be read gets 0 everywhere (the filter verb already refused it with the reason); a node the cache
  * does not know scores 0.
  */
-export function prioritizeVerb(args: ExtenderArgs, context: ExtenderContext): HostPriorityJson[] {
+export function prioritizeVerb(args: ExtenderArgs, context: ExtenderContext): HostPriority[] {
   const nodes: readonly CandidateNode[] =
     args.nodes ??
-    (args.nodeNames ?? []).map((name) => context.nodeCache?.get(name) ?? { name, capacities: noCapacities });
+    (args.nodeNames ?? noNames)
+      .resolve(context.nodeCache ?? emptyLookup)
+      .map((node) => (typeof node === "string" ? { name: node, capacities: noCapacities } : node));
   const request = requestOf(args);
-  const scored = prioritize(typeof request === "string" ? new Map() : request, nodes, context.divisors);
-  return scored.map(({ host, score }) => ({ Host: host, Score: score }));
+  return prioritize(typeof request === "string" ? new Map() : request, nodes, context.divisors);
 }

@@ -7,29 +7,49 @@ export interface FilterOutcome<T extends CandidateNode> {
   readonly failed: Map<string, string>;
 }
 
+/** A requested device-class with the reasons a node can fail it, worded once per request rather than per node. */
+interface WordedClass {
+  readonly deviceClass: string;
+  readonly requestedBytes: bigint;
+  readonly missing: string;
+  readonly garbled: string;
+  readonly short: string;
+}
+
+function wordedClassesOf(request: CapacityRequest): WordedClass[] {
+  return [...request].map(([deviceClass, requestedBytes]) => ({
+    deviceClass,
+    requestedBytes,
+    missing: `TopoLVM: node has no capacity annotation for device-class "${deviceClass}"`,
+    garbled: `TopoLVM: node capacity annotation for device-class "${deviceClass}" is not a decimal byte count`,
+    short: `TopoLVM: not enough free space in device-class "${deviceClass}"`,
+  }));
+}
+
+function firstUnfit(classes: readonly WordedClass[], nodeCapacities: NodeCapacities): string | undefined {
+  for (const worded of classes) {
+    const capacity = nodeCapacities.get(worded.deviceClass);
+    switch (capacity.kind) {
+      case "missing":
+        return worded.missing;
+      case "garbled":
+        return worded.garbled;
+      case "bytes":
+        if (capacity.bytes < worded.requestedBytes) {
+          return worded.short;
+        }
+    }
+  }
+  return undefined;
+}
+
 /**
  * Why a node cannot hold a pod's request, or undefined when it can: for every requested device-class the node's
  * capacity annotation must be at least the request. Reasons name TopoLVM and the device-class but no byte counts, so
  * kube-scheduler's FailedScheduling event can count nodes that failed for the same reason.
  */
-export function unfitReason(
-  request: CapacityRequest,
-  nodeCapacities: NodeCapacities,
-): string | undefined {
-  for (const [deviceClass, requestedBytes] of request) {
-    const capacity = nodeCapacities.get(deviceClass);
-    switch (capacity.kind) {
-      case "missing":
-        return `TopoLVM: node has no capacity annotation for device-class "${deviceClass}"`;
-      case "garbled":
-        return `TopoLVM: node capacity annotation for device-class "${deviceClass}" is not a decimal byte count`;
-      case "bytes":
-        if (capacity.bytes < requestedBytes) {
-          return `TopoLVM: not enough free space in device-class "${deviceClass}"`;
-        }
-    }
-  }
-  return undefined;
+export function unfitReason(request: CapacityRequest, nodeCapacities: NodeCapacities): string | undefined {
+  return firstUnfit(wordedClassesOf(request), nodeCapacities);
 }
 
 /** Splits the candidate nodes into those with room for the request and those without; an empty request fits all. */
@@ -37,10 +57,11 @@ export function filter<T extends CandidateNode>(request: CapacityRequest, nodes:
   if (request.size === 0) {
     return { passed: [...nodes], failed: new Map() };
   }
+  const classes = wordedClassesOf(request);
   const passed: T[] = [];
   const failed = new Map<string, string>();
   for (const node of nodes) {
-    const reason = unfitReason(request, node.capacities);
+    const reason = firstUnfit(classes, node.capacities);
     if (reason === undefined) {
       passed.push(node);
     } else {

@@ -22,11 +22,11 @@ export {
 } from "./extender-args.js";
 export {
   encodeFilterResult,
+  encodeHostPriorities,
   predicateVerb,
   prioritizeVerb,
   type ExtenderContext,
   type ExtenderFilterResult,
-  type HostPriorityJson,
   type NodeCapacitySource,
 } from "./extender-verbs.js";
 export {
@@ -40,7 +40,8 @@ export {
   type SchedulerOptions,
 } from "./scheduler-options.js";
 export { createExtenderMetrics, type ExtenderMetrics, type ExtenderMetricsOptions, type Verb } from "./metrics.js";
-export { HttpError, createBodyBufferPool, defaultBodyLimitBytes, readBody, type BodyBufferPool } from "./request-body.js";
+export { HttpError, defaultBodyLimitBytes, readBody } from "./request-body.js";
+export { createBufferPool, type BufferPool } from "./buffer-pool.js";
 export { JsonSyntaxError } from "./json-scan.js";
 export { createExtenderApp, type ExtenderAppOptions } from "./extender-app.js";
 export { startExtenderServer, type ExtenderServer } from "./extender-server.js";

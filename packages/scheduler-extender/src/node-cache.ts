@@ -5,6 +5,7 @@ import type { CandidateNode } from "./candidate-node.js";
 import { nodeCapacitiesOf } from "./capacity.js";
 import type { NodeCapacitySource } from "./extender-verbs.js";
 import { KubeApiError, type KubeConnection } from "./kube-connection.js";
+import { createNameIndex } from "./name-index.js";
 import { capacityAnnotationPrefix } from "./topolvm-names.js";
 
 /** An informer-style cache of every Node's capacity annotations, for names-only requests. */
@@ -60,7 +61,7 @@ export function createNodeCache(options: NodeCacheOptions): NodeCache {
   const { connection, logger } = options;
   const pageSize = options.pageSize ?? 500;
   const maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
-  let nodes = new Map<string, CandidateNode>();
+  let nodes = createNameIndex<CandidateNode>();
   let resourceVersion = "";
   let listed = false;
   let running: Promise<void> | undefined;
@@ -77,7 +78,7 @@ export function createNodeCache(options: NodeCacheOptions): NodeCache {
   }
 
   async function list(): Promise<void> {
-    const listedNodes = new Map<string, CandidateNode>();
+    const listedNodes = createNameIndex<CandidateNode>();
     let continueToken = "";
     let version = "";
     do {
@@ -101,7 +102,7 @@ export function createNodeCache(options: NodeCacheOptions): NodeCache {
     nodes = listedNodes;
     resourceVersion = version;
     if (!listed) {
-      logger.info({ nodes: nodes.size }, "node cache synced");
+      logger.info({ nodes: nodes.size() }, "node cache synced");
     }
     listed = true;
   }
@@ -196,7 +197,8 @@ export function createNodeCache(options: NodeCacheOptions): NodeCache {
       connection.close();
     },
     synced: () => listed,
-    size: () => nodes.size,
+    size: () => nodes.size(),
     get: (name) => nodes.get(name),
+    getByUtf8: (bytes, start, end) => nodes.getByUtf8(bytes, start, end),
   };
 }

@@ -1,7 +1,7 @@
 import type { CapacityRequest, NodeCapacities } from "./capacity.js";
 import type { CandidateNode } from "./candidate-node.js";
 import { divisorFor, type Divisors } from "./divisors.js";
-import { capacityScore, minScore } from "./score.js";
+import { gibScore, maxScore, minScore } from "./score.js";
 
 /** One node's score, kube-scheduler's HostPriority. */
 export interface HostPriority {
@@ -9,26 +9,36 @@ export interface HostPriority {
   readonly score: number;
 }
 
+/** A requested device-class with the divisor its scores use. */
+interface ScoredClass {
+  readonly deviceClass: string;
+  readonly divisor: number;
+}
+
+function scoredClassesOf(request: CapacityRequest, divisors: Divisors): ScoredClass[] {
+  return [...request.keys()].map((deviceClass) => ({ deviceClass, divisor: divisorFor(divisors, deviceClass) }));
+}
+
+function lowestScore(classes: readonly ScoredClass[], nodeCapacities: NodeCapacities): number {
+  let lowest = classes.length === 0 ? minScore : maxScore;
+  for (const { deviceClass, divisor } of classes) {
+    const capacity = nodeCapacities.get(deviceClass);
+    lowest = Math.min(lowest, capacity.kind === "bytes" ? gibScore(capacity.gib, divisor) : minScore);
+  }
+  return lowest;
+}
+
 /**
  * A node's score for a request: the lowest score over the requested device-classes, because the pod needs room in
  * every one of them and the scarcest decides how well it fits. A class the node has no readable annotation for
  * scores 0; a pod that requests nothing scores 0 everywhere.
  */
-export function nodeScore(
-  request: CapacityRequest,
-  nodeCapacities: NodeCapacities,
-  divisors: Divisors,
-): number {
-  let lowest: number | undefined;
-  for (const deviceClass of request.keys()) {
-    const capacity = nodeCapacities.get(deviceClass);
-    const score = capacity.kind === "bytes" ? capacityScore(capacity.bytes, divisorFor(divisors, deviceClass)) : minScore;
-    lowest = lowest === undefined ? score : Math.min(lowest, score);
-  }
-  return lowest ?? minScore;
+export function nodeScore(request: CapacityRequest, nodeCapacities: NodeCapacities, divisors: Divisors): number {
+  return lowestScore(scoredClassesOf(request, divisors), nodeCapacities);
 }
 
 /** Scores every candidate node, in the order given; each node appears exactly once. */
 export function prioritize(request: CapacityRequest, nodes: readonly CandidateNode[], divisors: Divisors): HostPriority[] {
-  return nodes.map((node) => ({ host: node.name, score: nodeScore(request, node.capacities, divisors) }));
+  const classes = scoredClassesOf(request, divisors);
+  return nodes.map((node) => ({ host: node.name, score: lowestScore(classes, node.capacities) }));
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import type { BufferPool } from "./buffer-pool.js";
 
 /** An error the HTTP layer answers with its status code and message. */
 export class HttpError extends Error {
@@ -18,45 +19,11 @@ function tooLarge(limitBytes: number): HttpError {
   return new HttpError(413, `request body is larger than the limit of ${limitBytes} bytes`);
 }
 
-/** Hands out buffers for request bodies, reusing one for the large ones. */
-export interface BodyBufferPool {
-  acquire(sizeBytes: number): Buffer;
-  /** Gives a buffer back; nothing may read it afterwards. */
-  release(buffer: Buffer): void;
-}
-
-/**
- * A pool with a single reusable buffer for bodies of `minPooledBytes` or more. Buffers live outside V8's heap, which
- * collects them lazily: without reuse, back-to-back 10 MiB bodies pile up as garbage and inflate the resident size.
- * kube-scheduler sends one request at a time, so one buffer serves nearly every large body.
- */
-export function createBodyBufferPool(minPooledBytes = 1024 * 1024): BodyBufferPool {
-  let slot: Buffer | undefined;
-  let inUse = false;
-  return {
-    acquire(sizeBytes) {
-      if (sizeBytes < minPooledBytes || inUse) {
-        return Buffer.allocUnsafe(sizeBytes);
-      }
-      if (slot === undefined || slot.length < sizeBytes) {
-        slot = Buffer.allocUnsafeSlow(sizeBytes);
-      }
-      inUse = true;
-      return slot.subarray(0, sizeBytes);
-    },
-    release(buffer) {
-      if (buffer.buffer === slot?.buffer) {
-        inUse = false;
-      }
-    },
-  };
-}
-
 /**
  * Reads a request body of at most `limitBytes`. On overflow it stops reading and rejects with 413 without consuming
  * the rest, so the caller must close the connection after answering.
  */
-export function readBody(request: IncomingMessage, limitBytes: number, pool?: BodyBufferPool): Promise<Buffer> {
+export function readBody(request: IncomingMessage, limitBytes: number, pool?: BufferPool): Promise<Buffer> {
   const declared = request.headers["content-length"];
   const declaredBytes = declared === undefined ? undefined : Number(declared);
   if (declaredBytes !== undefined && declaredBytes > limitBytes) {

@@ -7,8 +7,16 @@ export const maxScore = 10;
  * less than 1 GiB free scores 0 (log2 of 0 is -Infinity), and one more point per doubling of free space.
  */
 export function capacityScore(capacityBytes: bigint, divisor: number): number {
-  // The shift stays in BigInt because byte counts go past 2^53; whole GiB fit a double exactly.
-  const gib = Number(capacityBytes >> 30n);
+  return gibScore(wholeGiB(capacityBytes), divisor);
+}
+
+/** Whole GiB of a byte count. The shift stays in BigInt because byte counts go past 2^53; whole GiB fit a double. */
+export function wholeGiB(capacityBytes: bigint): number {
+  return Number(capacityBytes >> 30n);
+}
+
+/** capacityScore of a capacity already in whole GiB (see wholeGiB). */
+export function gibScore(gib: number, divisor: number): number {
   const score = Math.floor(Math.log2(gib / divisor));
   return Math.min(maxScore, Math.max(minScore, score));
 }

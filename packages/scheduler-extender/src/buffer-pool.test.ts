@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { createBodyBufferPool } from "./request-body.js";
+import { createBufferPool } from "./buffer-pool.js";
 
-describe("createBodyBufferPool", () => {
+describe("createBufferPool", () => {
   it("reuses one buffer for large bodies once it is released", () => {
-    const pool = createBodyBufferPool(1024);
+    const pool = createBufferPool(1024);
     const first = pool.acquire(4096);
     const whileBusy = pool.acquire(4096);
     expect(whileBusy.buffer).not.toBe(first.buffer);
@@ -15,7 +15,7 @@ describe("createBodyBufferPool", () => {
   });
 
   it("grows its buffer for a larger body and leaves small bodies out", () => {
-    const pool = createBodyBufferPool(1024);
+    const pool = createBufferPool(1024);
     const small = pool.acquire(100);
     pool.release(pool.acquire(2048));
     const large = pool.acquire(8192);

@@ -1,0 +1,34 @@
+/** Hands out buffers for request bodies and answers, reusing one for the large ones. */
+export interface BufferPool {
+  acquire(sizeBytes: number): Buffer;
+  /** Gives a buffer back; nothing may read it afterwards. */
+  release(buffer: Buffer): void;
+}
+
+/**
+ * A pool with a single reusable buffer for sizes of `minPooledBytes` or more. Buffers live outside V8's heap, which
+ * collects them lazily: without reuse, back-to-back 10 MiB bodies and answers pile up as garbage and inflate the
+ * resident size, and every fresh buffer is fresh pages the kernel has to fault in. kube-scheduler sends one request at
+ * a time, so one buffer serves nearly every large body, another every large answer.
+ */
+export function createBufferPool(minPooledBytes = 1024 * 1024): BufferPool {
+  let slot: Buffer | undefined;
+  let inUse = false;
+  return {
+    acquire(sizeBytes) {
+      if (sizeBytes < minPooledBytes || inUse) {
+        return Buffer.allocUnsafe(sizeBytes);
+      }
+      if (slot === undefined || slot.length < sizeBytes) {
+        slot = Buffer.allocUnsafeSlow(sizeBytes);
+      }
+      inUse = true;
+      return slot.subarray(0, sizeBytes);
+    },
+    release(buffer) {
+      if (buffer.buffer === slot?.buffer) {
+        inUse = false;
+      }
+    },
+  };
+}

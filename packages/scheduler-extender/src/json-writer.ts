@@ -1,0 +1,102 @@
+import type { BufferPool } from "./buffer-pool.js";
+
+/**
+ * Writes JSON text into one buffer. Answers to 5,000-node requests are made of thousands of short names and reasons
+ * and, with full Node objects, megabytes of Nodes' JSON copied as they arrived: writing them in place is several
+ * times faster than building objects for JSON.stringify, and a pooled buffer is not a fresh allocation per answer.
+ */
+export interface JsonWriter {
+  /** Appends JSON text as it is: punctuation, member names, JSON taken from a request. */
+  raw(text: string): void;
+  /** Appends `bytes[start, end)`, JSON text taken from a request. */
+  bytes(bytes: Buffer, start: number, end: number): void;
+  /** Appends `value` as a JSON string. */
+  string(value: string): void;
+  /** Appends a non-negative integer. */
+  integer(value: number): void;
+  /** The text written so far; the writer must not be used afterwards. */
+  finish(): Buffer;
+}
+
+/**
+ * Starts a writer. `expectedBytes` sizes the first buffer, taken from `pool`, with some room to spare; a longer text
+ * moves to a larger, unpooled buffer. The caller gives the finished buffer back to the pool once it is no longer read.
+ */
+export function createJsonWriter(expectedBytes: number, pool: BufferPool): JsonWriter {
+  let out = pool.acquire(Math.ceil(expectedBytes * 1.125) + 1024);
+  let length = 0;
+
+  function reserve(bytes: number): void {
+    if (length + bytes <= out.length) {
+      return;
+    }
+    const larger = Buffer.allocUnsafe(Math.max(out.length * 2, length + bytes));
+    out.copy(larger, 0, 0, length);
+    pool.release(out);
+    out = larger;
+  }
+
+  // The loops below work on locals: `out` and `length` live in this closure's context, slow to touch per byte.
+  function copy(bytes: Buffer, start: number, end: number): void {
+    reserve(end - start);
+    if (end - start > 32) {
+      length += bytes.copy(out, length, start, end);
+      return;
+    }
+    // Below a few dozen bytes a loop beats the native call.
+    const target = out;
+    let at = length;
+    for (let i = start; i < end; i++) {
+      target[at++] = bytes[i] ?? 0;
+    }
+    length = at;
+  }
+
+  function raw(text: string): void {
+    reserve(text.length);
+    const target = out;
+    let at = length;
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i);
+      if (code > 0x7f) {
+        const encoded = Buffer.from(text);
+        copy(encoded, 0, encoded.length);
+        return;
+      }
+      target[at++] = code;
+    }
+    length = at;
+  }
+
+  return {
+    raw,
+    bytes: copy,
+    string(value) {
+      // Room for every character escaped with a backslash, the only escape written here.
+      reserve(2 * value.length + 2);
+      const target = out;
+      let at = length;
+      target[at++] = 0x22;
+      for (let i = 0; i < value.length; i++) {
+        const code = value.charCodeAt(i);
+        if (code < 0x20 || code > 0x7e) {
+          // Controls and non-ASCII: rare in names and reasons, left to JSON.stringify.
+          raw(JSON.stringify(value));
+          return;
+        }
+        if (code === 0x22 || code === 0x5c) {
+          target[at++] = 0x5c;
+        }
+        target[at++] = code;
+      }
+      target[at++] = 0x22;
+      length = at;
+    },
+    integer(value) {
+      raw(String(value));
+    },
+    finish() {
+      return out.subarray(0, length);
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import { describe, expect, it } from "vitest";
+import { createNameIndex } from "./name-index.js";
+
+describe("createNameIndex", () => {
+  it("finds values by name and by the name's UTF-8 bytes inside a larger buffer", () => {
+    const index = createNameIndex<number>();
+    index.set("node-1", 1);
+    index.set("nœud-2", 2);
+    const bytes = Buffer.from('["node-1","nœud-2","node-3"]');
+    expect(index.getByUtf8(bytes, 2, 8)).toBe(1);
+    expect(index.getByUtf8(bytes, 11, 18)).toBe(2);
+    expect(index.getByUtf8(bytes, 21, 27)).toBeUndefined();
+    expect(index.getByUtf8(bytes, 2, 7)).toBeUndefined();
+    expect(index.get("nœud-2")).toBe(2);
+  });
+
+  it("updates in place and forgets deleted names", () => {
+    const index = createNameIndex<string>();
+    index.set("a", "first");
+    index.set("a", "second");
+    index.set("b", "other");
+    index.delete("a");
+    index.delete("missing");
+    expect(index.get("a")).toBeUndefined();
+    expect(index.getByUtf8(Buffer.from("a"), 0, 1)).toBeUndefined();
+    expect(index.getByUtf8(Buffer.from("b"), 0, 1)).toBe("other");
+    expect(index.size()).toBe(1);
+  });
+
+  it("finds every one of many similar names", () => {
+    const index = createNameIndex<number>();
+    const names = Array.from({ length: 20_000 }, (_, i) => `n${i}`);
+    names.forEach((name, i) => index.set(name, i));
+    for (const [i, name] of names.entries()) {
+      const bytes = Buffer.from(name);
+      expect(index.getByUtf8(bytes, 0, bytes.length)).toBe(i);
+    }
+  });
+});
