@@ -30,7 +30,9 @@ describe("createNameIndex", () => {
   it("finds every one of many similar names", () => {
     const index = createNameIndex<number>();
     const names = Array.from({ length: 20_000 }, (_, i) => `n${i}`);
-    names.forEach((name, i) => index.set(name, i));
+    for (const [i, name] of names.entries()) {
+      index.set(name, i);
+    }
     for (const [i, name] of names.entries()) {
       const bytes = Buffer.from(name);
       expect(index.getByUtf8(bytes, 0, bytes.length)).toBe(i);
