@@ -65,31 +65,40 @@ const missingCapacity: NodeCapacity = { kind: "missing" };
 /**
  * A node's capacities over its annotations. A request's Node is asked only for the classes the pod requests, so only
  * those are parsed; a node cache entry lives across requests, so each of its annotations is parsed once, not per pod.
- * Only annotations the node has are remembered: pods naming other classes cannot grow what a node holds.
  */
 export function nodeCapacitiesOf(nodeAnnotations: Readonly<Record<string, string>> | undefined): NodeCapacities {
-  return new AnnotationCapacities(nodeAnnotations);
+  const byClass = new Map<string, string>();
+  for (const [key, value] of Object.entries(nodeAnnotations ?? {})) {
+    if (key.startsWith(capacityAnnotationPrefix)) {
+      byClass.set(key.slice(capacityAnnotationPrefix.length), value);
+    }
+  }
+  return capacitiesByClass(byClass);
 }
 
-// A class rather than a closure over a Map: a request with 5,000 Nodes creates 5,000 of these, most asked once.
-class AnnotationCapacities implements NodeCapacities {
-  private parsed: Map<string, NodeCapacity> | undefined;
+/** nodeCapacitiesOf for annotation values already keyed by device-class (the key without its prefix). */
+export function capacitiesByClass(values: Map<string, string> | undefined): NodeCapacities {
+  return new AnnotationCapacities(values);
+}
 
-  constructor(private readonly annotations: Readonly<Record<string, string>> | undefined) {}
+// A class rather than a closure: a request with 5,000 Nodes creates 5,000 of these, most asked once. Each value is
+// replaced by its parse when first asked for; classes the node has no annotation for are not remembered, so pods
+// naming other classes cannot grow what a node holds.
+class AnnotationCapacities implements NodeCapacities {
+  constructor(private readonly values: Map<string, string | NodeCapacity> | undefined) {}
 
   get(deviceClass: string): NodeCapacity {
-    let capacity = this.parsed?.get(deviceClass);
-    if (capacity !== undefined) {
-      return capacity;
-    }
-    const value = this.annotations?.[capacityAnnotationPrefix + deviceClass];
+    const value = this.values?.get(deviceClass);
     if (value === undefined) {
       return missingCapacity;
     }
+    if (typeof value !== "string") {
+      return value;
+    }
     const bytes = parseCapacityBytes(value);
-    capacity = bytes === undefined ? { kind: "garbled", value } : { kind: "bytes", bytes, gib: wholeGiB(bytes) };
-    this.parsed ??= new Map();
-    this.parsed.set(deviceClass, capacity);
+    const capacity: NodeCapacity =
+      bytes === undefined ? { kind: "garbled", value } : { kind: "bytes", bytes, gib: wholeGiB(bytes) };
+    this.values?.set(deviceClass, capacity);
     return capacity;
   }
 }

@@ -1,14 +1,14 @@
 import type { CandidateNode } from "./candidate-node.js";
-import { nodeCapacitiesOf } from "./capacity.js";
+import { capacitiesByClass } from "./capacity.js";
 import type { NameLookup } from "./name-index.js";
 import { capacityAnnotationPrefix } from "./topolvm-names.js";
 import {
   expectEnd,
-  hasEscape,
   jsonText,
   memberIs,
   memberKey,
   memberName,
+  memberNameAfter,
   memberStartsWith,
   parseSpan,
   skipValue,
@@ -138,7 +138,7 @@ const itemsKey = memberKey("items");
 function createNodeReader(text: JsonText): (offset: number, index: number) => { node: NodeObject; end: number } {
   let index = 0;
   let name: unknown;
-  let annotations: Record<string, string> | undefined;
+  let capacities: Map<string, string> | undefined;
   const path = (): string => `Nodes.items[${index}]`;
 
   const onAnnotation = (key: JsonSpan, valueOffset: number): number => {
@@ -148,7 +148,8 @@ function createNodeReader(text: JsonText): (offset: number, index: number) => { 
       throw new ExtenderArgsError(`${path()}.metadata.annotations[${JSON.stringify(memberName(text, key))}] must be a string`);
     }
     if (memberStartsWith(text, key, capacityPrefixKey)) {
-      (annotations ??= {})[memberName(text, key)] = parseSpan(text, { start: valueOffset, end: valueEnd }) as string;
+      const deviceClass = memberNameAfter(text, key, capacityAnnotationPrefix.length);
+      (capacities ??= new Map<string, string>()).set(deviceClass, parseSpan(text, { start: valueOffset, end: valueEnd }) as string);
     }
     return valueEnd;
   };
@@ -187,7 +188,7 @@ function createNodeReader(text: JsonText): (offset: number, index: number) => { 
   return (offset, nodeIndex) => {
     index = nodeIndex;
     name = undefined;
-    annotations = undefined;
+    capacities = undefined;
     if (valueKind(text, offset) !== "object") {
       skipValue(text, offset);
       throw new ExtenderArgsError(`${path()} must be a Node object`);
@@ -196,7 +197,7 @@ function createNodeReader(text: JsonText): (offset: number, index: number) => { 
     if (typeof name !== "string" || name === "") {
       throw new ExtenderArgsError(`${path()}.metadata.name must be a non-empty string`);
     }
-    return { node: { name, capacities: nodeCapacitiesOf(annotations), raw: text.bytes.subarray(offset, end) }, end };
+    return { node: { name, capacities: capacitiesByClass(capacities), raw: text.bytes.subarray(offset, end) }, end };
   };
 }
 
@@ -240,26 +241,39 @@ function parseNodeNamesAt(text: JsonText, offset: number): NodeNameList | undefi
   if (kind !== "array") {
     throw new ExtenderArgsError("NodeNames must be an array of node names");
   }
-  // Each name's span, quotes included.
-  const spans: JsonSpan[] = [];
+  // Where each name's content starts and ends (inside its quotes), two numbers per name.
+  const bounds: number[] = [];
   walkArray(text, offset, (index, nameOffset) => {
     const end = skipValue(text, nameOffset);
     if (valueKind(text, nameOffset) !== "string" || end - nameOffset === 2) {
       throw new ExtenderArgsError(`NodeNames[${index}] must be a non-empty string`);
     }
-    spans.push({ start: nameOffset, end });
+    bounds.push(nameOffset + 1, end - 1);
     return end;
   });
-  const decode = (span: JsonSpan): string => parseSpan(text, span) as string;
+  const decode = (i: number): string => parseSpan(text, { start: (bounds[i] ?? 0) - 1, end: (bounds[i + 1] ?? 0) + 1 }) as string;
   return {
-    length: spans.length,
-    decode: () => spans.map(decode),
-    resolve(lookup) {
-      return spans.map((span) => {
-        // A name with escapes is looked up by its decoded text; kube-scheduler's node names have none.
-        const found = hasEscape(text, span) ? lookup.get(decode(span)) : lookup.getByUtf8(text.bytes, span.start + 1, span.end - 1);
-        return found ?? decode(span);
-      });
+    length: bounds.length / 2,
+    decode() {
+      const names: string[] = [];
+      for (let i = 0; i < bounds.length; i += 2) {
+        names.push(decode(i));
+      }
+      return names;
+    },
+    resolve<T extends object>(lookup: NameLookup<T>): (T | string)[] {
+      const resolved: (T | string)[] = [];
+      for (let i = 0; i < bounds.length; i += 2) {
+        // Names with escapes (kube-scheduler's have none) miss the byte lookup and are found decoded.
+        const found = lookup.getByUtf8(text.bytes, bounds[i] ?? 0, bounds[i + 1] ?? 0);
+        if (found === undefined) {
+          const name = decode(i);
+          resolved.push(lookup.get(name) ?? name);
+        } else {
+          resolved.push(found);
+        }
+      }
+      return resolved;
     },
   };
 }

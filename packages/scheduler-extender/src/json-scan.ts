@@ -245,7 +245,7 @@ function isPlain(bytes: Buffer, span: JsonSpan): boolean {
 }
 
 /** Whether the string span (quotes included) has an escape sequence, so its bytes are not its text. */
-export function hasEscape(text: JsonText, span: JsonSpan): boolean {
+function hasEscape(text: JsonText, span: JsonSpan): boolean {
   const { bytes } = text;
   for (let i = span.start + 1; i < span.end - 1; i++) {
     if (bytes[i] === backslash) {
@@ -267,6 +267,14 @@ export function parseSpan(text: JsonText, span: JsonSpan): unknown {
 /** Decodes the string span a member name occupies. */
 export function memberName(text: JsonText, span: JsonSpan): string {
   return parseSpan(text, span) as string;
+}
+
+/** A member name's text after its first `skip` characters, for names known to start with a plain ASCII prefix. */
+export function memberNameAfter(text: JsonText, span: JsonSpan, skip: number): string {
+  if (isPlain(text.bytes, span)) {
+    return text.bytes.toString("latin1", span.start + 1 + skip, span.end - 1);
+  }
+  return memberName(text, span).slice(skip);
 }
 
 /** A member name to compare against spans without decoding them: `key` encoded with its quotes. */

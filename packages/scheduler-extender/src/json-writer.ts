@@ -93,7 +93,13 @@ export function createJsonWriter(expectedBytes: number, pool: BufferPool): JsonW
       length = at;
     },
     integer(value) {
-      raw(String(value));
+      if (value >= 0 && value < 10) {
+        // Scores are 0-10: most take one byte and no string.
+        reserve(1);
+        out[length++] = 0x30 + value;
+      } else {
+        raw(String(value));
+      }
     },
     finish() {
       return out.subarray(0, length);

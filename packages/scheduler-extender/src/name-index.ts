@@ -1,6 +1,10 @@
 /** Reads values by name, or by a name's UTF-8 encoding `bytes[start, end)`. */
 export interface NameLookup<T> {
   get(name: string): T | undefined;
+  /**
+   * Finds only names without a backslash, so that bytes taken from between a JSON string's quotes can be looked up
+   * as they are: when they match, they hold no escape and are the name.
+   */
   getByUtf8(bytes: Buffer, start: number, end: number): T | undefined;
 }
 
@@ -71,6 +75,10 @@ export function createNameIndex<T>(): NameIndex<T> {
       const utf8 = Buffer.from(name);
       const entry: Entry<T> = { utf8, hash: hashOf(utf8, 0, utf8.length), value };
       byName.set(name, entry);
+      if (name.includes("\\")) {
+        // Bytes that match a name without backslashes are that name in JSON too, escape-free; others are not.
+        return;
+      }
       const chain = byHash.get(entry.hash);
       if (chain === undefined) {
         byHash.set(entry.hash, [entry]);

@@ -6,7 +6,6 @@ import { nodeCapacitiesOf } from "./capacity.js";
 import type { NodeCapacitySource } from "./extender-verbs.js";
 import { KubeApiError, type KubeConnection } from "./kube-connection.js";
 import { createNameIndex } from "./name-index.js";
-import { capacityAnnotationPrefix } from "./topolvm-names.js";
 
 /** An informer-style cache of every Node's capacity annotations, for names-only requests. */
 export interface NodeCache extends NodeCapacitySource {
@@ -44,13 +43,7 @@ function candidateOf(metadata: ObjectMetadata | undefined): CandidateNode | unde
   if (metadata?.name === undefined) {
     return undefined;
   }
-  const annotations: Record<string, string> = {};
-  for (const [key, value] of Object.entries(metadata.annotations ?? {})) {
-    if (key.startsWith(capacityAnnotationPrefix)) {
-      annotations[key] = value;
-    }
-  }
-  return { name: metadata.name, capacities: nodeCapacitiesOf(annotations) };
+  return { name: metadata.name, capacities: nodeCapacitiesOf(metadata.annotations) };
 }
 
 /** Thrown to end a watch whose resourceVersion the API server no longer has, so the cache lists again. */
