@@ -9,18 +9,21 @@ import { until } from "../../tools/eventually.js";
 import { binDir } from "../../tools/paths.js";
 import { startFakeApiServer } from "../../packages/scheduler-extender/test/support/fake-api-server.js";
 import { startScheduler, type SchedulerProcess } from "../../packages/scheduler-extender/test/support/scheduler-process.js";
+import { startFloorServer, type FloorServer } from "./floor.js";
 import { post, runLoad } from "./load.js";
 import { benchNodes, benchPod } from "./nodes.js";
 import { percentile } from "../support/stats.js";
 
 // /predicate and /prioritize with 5,000 nodes per request over loopback: full Node objects (nodeCacheCapable: false)
-// and node names answered from the node cache (nodeCacheCapable: true), then the same full-object load against
-// upstream TopoLVM's Go topolvm-scheduler in the same run. Requests go one at a time by default, as kube-scheduler
-// sends them (one scheduling cycle at a time), from a load process of their own (load.ts); --concurrency N keeps N
-// in flight.
-// Prints p50/p99 latency, requests/s and RSS per case, and our/their throughput ratio. Targets (DESIGN.md §5):
-// p99 <= 5 ms with names, <= 50 ms with full objects, ratio >= 1.0.
-//   node --import tsx bench/scheduler-extender/bench.ts [--seconds 8] [--nodes 5000] [--concurrency 1]
+// and node names answered from the node cache (nodeCacheCapable: true), against upstream TopoLVM's Go
+// topolvm-scheduler (full objects: it has no node cache) and against the transport floor (floor.ts: a server that
+// only reads the body and answers canned bytes of the same size), all in the same run. Requests go one at a time by
+// default, as kube-scheduler sends them (one scheduling cycle at a time), from a load process of their own
+// (load.ts); --concurrency N keeps N in flight. Every server stays up for the whole run and the cases take turns in
+// --rounds rounds, so a slow spell of this shared machine falls on all of them alike.
+// Prints p50/p99 latency, requests/s and peak RSS per case, each round's p99, and our/their throughput ratio.
+// Targets (DESIGN.md §5): p99 <= 5 ms with names, <= 50 ms with full objects, ratio >= 1.0.
+//   node --import tsx bench/scheduler-extender/bench.ts [--seconds 8] [--rounds 4] [--nodes 5000] [--concurrency 1]
 // Needs `npx nx run scheduler-extender:build`; the Go binary comes from tools/ensure-deps ($TOPOLVM_BIN).
 
 const args = new Map<string, number>();
@@ -28,19 +31,22 @@ for (let i = 2; i < process.argv.length; i += 2) {
   args.set(process.argv[i]?.replace(/^--/, "") ?? "", Number(process.argv[i + 1]));
 }
 const secondsPerCase = args.get("seconds") ?? 8;
+const rounds = args.get("rounds") ?? 4;
 const nodeCount = args.get("nodes") ?? 5000;
 const concurrency = args.get("concurrency") ?? 1;
-const warmupRequests = 10;
+const warmupRequests = 5;
 
 const goScheduler = join(binDir(), "topolvm-scheduler");
 
-interface CaseResult {
-  name: string;
-  requests: number;
-  p50Ms: number;
-  p99Ms: number;
-  perSecond: number;
-  peakRssMiB: number;
+/** One case: a body POSTed to a server, and the latencies it measured over all rounds. */
+interface Case {
+  readonly name: string;
+  readonly url: string;
+  readonly body: Buffer;
+  readonly pid: number;
+  readonly latenciesMs: number[];
+  readonly roundP99Ms: number[];
+  elapsedSeconds: number;
 }
 
 function rssMiB(pid: number, field: "VmRSS" | "VmHWM"): number {
@@ -48,17 +54,18 @@ function rssMiB(pid: number, field: "VmRSS" | "VmHWM"): number {
   return Number(match?.[1] ?? Number.NaN) / 1024;
 }
 
-/** Runs one case's load (in a load process of its own, see load.ts) and reads the server's peak RSS. */
-async function runCase(name: string, url: string, body: Buffer, pid: number): Promise<CaseResult> {
-  const { latenciesMs, elapsedSeconds } = await runLoad({ url, body, seconds: secondsPerCase, concurrency, warmupRequests });
-  return {
-    name,
-    requests: latenciesMs.length,
-    p50Ms: percentile(latenciesMs, 50),
-    p99Ms: percentile(latenciesMs, 99),
-    perSecond: latenciesMs.length / elapsedSeconds,
-    peakRssMiB: rssMiB(pid, "VmHWM"),
-  };
+/** Runs one round of a case (in a load process of its own, see load.ts). */
+async function runRound(run: Case): Promise<void> {
+  const { latenciesMs, elapsedSeconds } = await runLoad({
+    url: run.url,
+    body: run.body,
+    seconds: secondsPerCase / rounds,
+    concurrency,
+    warmupRequests,
+  });
+  run.latenciesMs.push(...latenciesMs);
+  run.roundP99Ms.push(percentile(latenciesMs, 99));
+  run.elapsedSeconds += elapsedSeconds;
 }
 
 function freePort(): Promise<number> {
@@ -124,67 +131,104 @@ console.log(
 );
 
 const dir = await mkdtemp(join(tmpdir(), "bench-scheduler-extender-"));
-const results: CaseResult[] = [];
+const cases: Case[] = [];
 const idle: string[] = [];
-const children: (SchedulerProcess | ChildProcess)[] = [];
+const children: (SchedulerProcess | ChildProcess | FloorServer)[] = [];
 const api = await startFakeApiServer(nodes as never[]);
+const addCase = (name: string, url: string, body: Buffer, pid: number): void => {
+  cases.push({ name, url, body, pid, latenciesMs: [], roundP99Ms: [], elapsedSeconds: 0 });
+};
 try {
   const options = join(dir, "options.yaml");
   await writeFile(options, 'listen: "127.0.0.1:0"\n');
-
   const full = await startScheduler(["--config", options]);
   children.push(full);
   idle.push(`ours (full objects) idle RSS ${rssMiB(full.child.pid ?? 0, "VmRSS").toFixed(0)} MiB`);
-  const ourFilter = await post(new Agent(), `${full.url}/predicate`, fullBody);
-  results.push(await runCase("ours  full   /predicate", `${full.url}/predicate`, fullBody, full.child.pid ?? 0));
-  results.push(await runCase("ours  full   /prioritize", `${full.url}/prioritize`, fullBody, full.child.pid ?? 0));
-  await full.stop();
-
   const kubeconfig = await api.writeKubeconfig(join(dir, "kubeconfig"));
   const cached = await startScheduler(["--config", options, "--kubeconfig", kubeconfig]);
   children.push(cached);
   await until("the node cache to sync", async () => (await fetch(`${cached.url}/status`)).ok);
   idle.push(`ours (node cache, ${nodeCount} nodes) idle RSS ${rssMiB(cached.child.pid ?? 0, "VmRSS").toFixed(0)} MiB`);
-  results.push(await runCase("ours  names  /predicate", `${cached.url}/predicate`, namesBody, cached.child.pid ?? 0));
-  results.push(await runCase("ours  names  /prioritize", `${cached.url}/prioritize`, namesBody, cached.child.pid ?? 0));
-  await cached.stop();
 
-  if (existsSync(goScheduler)) {
-    const go = await startGoScheduler(dir);
+  // The floor answers what we answer, byte for byte.
+  const agent = new Agent();
+  const answers: Record<string, Buffer> = {};
+  for (const [shape, server, body] of [["full", full, fullBody], ["names", cached, namesBody]] as const) {
+    for (const verb of ["predicate", "prioritize"]) {
+      answers[`${shape}-${verb}`] = (await post(agent, `${server.url}/${verb}`, body)).body;
+    }
+  }
+  const floor = await startFloorServer(answers);
+  children.push(floor);
+
+  const go = existsSync(goScheduler) ? await startGoScheduler(dir) : undefined;
+  if (go === undefined) {
+    console.log(`upstream Go topolvm-scheduler not found at ${goScheduler} (run tools/ensure-deps): no ratio this run`);
+  } else {
     children.push(go.child);
     idle.push(`upstream Go idle RSS ${rssMiB(go.child.pid ?? 0, "VmRSS").toFixed(0)} MiB`);
-    const theirFilter = await post(new Agent(), `${go.url}/predicate`, fullBody);
-    const agree = JSON.stringify(names(ourFilter.body)) === JSON.stringify(names(theirFilter.body));
-    console.log(`filter answers agree with upstream: ${agree} (${names(ourFilter.body).length} of ${nodeCount} nodes fit)`);
-    results.push(await runCase("go    full   /predicate", `${go.url}/predicate`, fullBody, go.child.pid ?? 0));
-    results.push(await runCase("go    full   /prioritize", `${go.url}/prioritize`, fullBody, go.child.pid ?? 0));
-    await stop(go.child);
-  } else {
-    console.log(`upstream Go topolvm-scheduler not found at ${goScheduler} (run tools/ensure-deps): no ratio this run`);
+    const theirFilter = await post(agent, `${go.url}/predicate`, fullBody);
+    const ours = names(answers["full-predicate"] ?? Buffer.from("{}"));
+    const agree = JSON.stringify(ours) === JSON.stringify(names(theirFilter.body));
+    console.log(`filter answers agree with upstream: ${agree} (${ours.length} of ${nodeCount} nodes fit)`);
+  }
+  for (const verb of ["predicate", "prioritize"]) {
+    addCase(`floor full   /${verb}`, `${floor.url}/full-${verb}`, fullBody, floor.pid);
+    addCase(`ours  full   /${verb}`, `${full.url}/${verb}`, fullBody, full.child.pid ?? 0);
+    if (go !== undefined) {
+      addCase(`go    full   /${verb}`, `${go.url}/${verb}`, fullBody, go.child.pid ?? 0);
+    }
+  }
+  for (const verb of ["predicate", "prioritize"]) {
+    addCase(`floor names  /${verb}`, `${floor.url}/names-${verb}`, namesBody, floor.pid);
+    addCase(`ours  names  /${verb}`, `${cached.url}/${verb}`, namesBody, cached.child.pid ?? 0);
+  }
+  for (let round = 0; round < rounds; round++) {
+    for (const run of cases) {
+      await runRound(run);
+    }
+  }
+  for (const run of cases) {
+    run.latenciesMs.sort((a, b) => a - b);
+  }
+  const peakRss = new Map(cases.map((run) => [run.pid, rssMiB(run.pid, "VmHWM")]));
+
+  for (const line of idle) {
+    console.log(line);
+  }
+  console.log("case                         requests   p50 ms   p99 ms    req/s  peak RSS MiB  p99 ms per round");
+  for (const run of cases) {
+    console.log(
+      `${run.name.padEnd(26)} ${String(run.latenciesMs.length).padStart(10)} ${percentile(run.latenciesMs, 50).toFixed(2).padStart(8)} ` +
+        `${percentile(run.latenciesMs, 99).toFixed(2).padStart(8)} ${(run.latenciesMs.length / run.elapsedSeconds).toFixed(1).padStart(8)} ` +
+        `${(peakRss.get(run.pid) ?? Number.NaN).toFixed(0).padStart(13)}  ${run.roundP99Ms.map((ms) => ms.toFixed(1)).join(" / ")}`,
+    );
+  }
+  const find = (name: string): Case | undefined => cases.find((run) => run.name === name);
+  for (const verb of ["/predicate", "/prioritize"]) {
+    const ours = find(`ours  full   ${verb}`);
+    const theirs = find(`go    full   ${verb}`);
+    if (ours !== undefined && theirs !== undefined) {
+      const rate = (run: Case): number => run.latenciesMs.length / run.elapsedSeconds;
+      console.log(`throughput ours/upstream, full objects ${verb}: ${(rate(ours) / rate(theirs)).toFixed(2)} (target >= 1.0)`);
+    }
+  }
+  for (const shape of ["full  ", "names "]) {
+    for (const verb of ["/predicate", "/prioritize"]) {
+      const ours = find(`ours  ${shape} ${verb}`);
+      const base = find(`floor ${shape} ${verb}`);
+      if (ours !== undefined && base !== undefined) {
+        const p = (run: Case, percent: number): string => percentile(run.latenciesMs, percent).toFixed(2);
+        console.log(
+          `${shape.trim()} ${verb}: ours p50 ${p(ours, 50)} p99 ${p(ours, 99)} ms; the transport floor alone p50 ${p(base, 50)} p99 ${p(base, 99)} ms`,
+        );
+      }
+    }
   }
 } finally {
   for (const child of children) {
-    await ("stop" in child ? child.stop() : stop(child));
+    await ("child" in child ? child.stop() : "kill" in child ? stop(child) : child.stop());
   }
   await api.close();
   await rm(dir, { recursive: true, force: true });
-}
-
-for (const line of idle) {
-  console.log(line);
-}
-console.log("case                          requests   p50 ms   p99 ms    req/s   peak RSS MiB");
-for (const r of results) {
-  console.log(
-    `${r.name.padEnd(28)} ${String(r.requests).padStart(9)} ${r.p50Ms.toFixed(2).padStart(8)} ${r.p99Ms.toFixed(2).padStart(8)} ` +
-      `${r.perSecond.toFixed(1).padStart(8)} ${r.peakRssMiB.toFixed(0).padStart(14)}`,
-  );
-}
-const rate = (name: string): number | undefined => results.find((r) => r.name === name)?.perSecond;
-for (const verb of ["/predicate", "/prioritize"]) {
-  const ours = rate(`ours  full   ${verb}`);
-  const theirs = rate(`go    full   ${verb}`);
-  if (ours !== undefined && theirs !== undefined) {
-    console.log(`throughput ours/upstream, full objects ${verb}: ${(ours / theirs).toFixed(2)} (target >= 1.0)`);
-  }
 }
