@@ -38,4 +38,41 @@ describe("createNameIndex", () => {
       expect(index.getByUtf8(bytes, 0, bytes.length)).toBe(i);
     }
   });
+
+  it("keeps names whose hashes collide apart, and deletes either of them", () => {
+    // The index's 30-bit FNV-1a, to find two names that share a chain.
+    const hash = (name: string): number => {
+      let h = 0x811c9dc5;
+      for (const byte of Buffer.from(name)) {
+        h = Math.imul(h ^ byte, 0x01000193);
+      }
+      return h & 0x3fffffff;
+    };
+    const seen = new Map<number, string>();
+    let pair: [string, string] | undefined;
+    for (let i = 0; pair === undefined; i++) {
+      const name = `node-${i}`;
+      const other = seen.get(hash(name));
+      if (other === undefined) {
+        seen.set(hash(name), name);
+      } else {
+        pair = [other, name];
+      }
+    }
+    const [first, second] = pair;
+    const lookup = (index: ReturnType<typeof createNameIndex<string>>, name: string) => {
+      const bytes = Buffer.from(name);
+      return index.getByUtf8(bytes, 0, bytes.length);
+    };
+    for (const deleted of [first, second]) {
+      const index = createNameIndex<string>();
+      index.set(first, "first");
+      index.set(second, "second");
+      expect([lookup(index, first), lookup(index, second)]).toEqual(["first", "second"]);
+      index.delete(deleted);
+      const kept = deleted === first ? second : first;
+      expect(lookup(index, deleted)).toBeUndefined();
+      expect(lookup(index, kept)).toBe(kept === first ? "first" : "second");
+    }
+  });
 });

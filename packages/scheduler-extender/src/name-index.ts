@@ -19,48 +19,63 @@ export interface NameIndex<T> extends NameLookup<T> {
 }
 
 interface Entry<T> {
-  readonly utf8: Buffer;
+  readonly name: string;
+  /** The name's UTF-8 bytes when it is not plain ASCII; an ASCII name is compared against its characters. */
+  readonly utf8: Buffer | undefined;
   readonly hash: number;
   value: T;
+  /** The next entry with the same hash. */
+  next: Entry<T> | undefined;
 }
 
-/** 32-bit FNV-1a over `bytes[start, end)`. */
+/** 30-bit FNV-1a over `bytes[start, end)`: 30 bits stay small integers, which a Map keys without boxing. */
 function hashOf(bytes: Buffer, start: number, end: number): number {
   let hash = 0x811c9dc5;
   for (let i = start; i < end; i++) {
     hash = Math.imul(hash ^ (bytes[i] ?? 0), 0x01000193);
   }
-  return hash >>> 0;
+  return hash & 0x3fffffff;
 }
 
-function sameBytes(entry: Buffer, bytes: Buffer, start: number, end: number): boolean {
-  if (entry.length !== end - start) {
-    return false;
-  }
-  for (let i = 0; i < entry.length; i++) {
-    if (entry[i] !== bytes[start + i]) {
+function isAscii(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    if (name.charCodeAt(i) > 0x7f) {
       return false;
     }
   }
   return true;
 }
 
+function matches(entry: Entry<unknown>, bytes: Buffer, start: number, end: number): boolean {
+  const expected = entry.utf8;
+  if (expected === undefined) {
+    const { name } = entry;
+    if (name.length !== end - start) {
+      return false;
+    }
+    for (let i = 0; i < name.length; i++) {
+      if (name.charCodeAt(i) !== bytes[start + i]) {
+        return false;
+      }
+    }
+    return true;
+  }
+  return expected.length === end - start && expected.equals(bytes.subarray(start, end));
+}
+
 /**
  * Creates an empty index. Only the index's own names go into its hash chains, never the bytes a request asks for,
- * so requests cannot lengthen a chain.
+ * so requests cannot lengthen a chain. Lookups touch few cache lines: the chain head, the entry, and the name's
+ * characters stored inline in the string.
  */
 export function createNameIndex<T>(): NameIndex<T> {
   const byName = new Map<string, Entry<T>>();
-  const byHash = new Map<number, Entry<T>[]>();
+  const byHash = new Map<number, Entry<T>>();
   return {
     get: (name) => byName.get(name)?.value,
     getByUtf8(bytes, start, end) {
-      const chain = byHash.get(hashOf(bytes, start, end));
-      if (chain === undefined) {
-        return undefined;
-      }
-      for (const entry of chain) {
-        if (sameBytes(entry.utf8, bytes, start, end)) {
+      for (let entry = byHash.get(hashOf(bytes, start, end)); entry !== undefined; entry = entry.next) {
+        if (matches(entry, bytes, start, end)) {
           return entry.value;
         }
       }
@@ -72,19 +87,16 @@ export function createNameIndex<T>(): NameIndex<T> {
         known.value = value;
         return;
       }
+      const ascii = isAscii(name);
       const utf8 = Buffer.from(name);
-      const entry: Entry<T> = { utf8, hash: hashOf(utf8, 0, utf8.length), value };
+      const entry: Entry<T> = { name, utf8: ascii ? undefined : utf8, hash: hashOf(utf8, 0, utf8.length), value, next: undefined };
       byName.set(name, entry);
       if (name.includes("\\")) {
         // Bytes that match a name without backslashes are that name in JSON too, escape-free; others are not.
         return;
       }
-      const chain = byHash.get(entry.hash);
-      if (chain === undefined) {
-        byHash.set(entry.hash, [entry]);
-      } else {
-        chain.push(entry);
-      }
+      entry.next = byHash.get(entry.hash);
+      byHash.set(entry.hash, entry);
     },
     delete(name) {
       const entry = byName.get(name);
@@ -92,11 +104,21 @@ export function createNameIndex<T>(): NameIndex<T> {
         return;
       }
       byName.delete(name);
-      const rest = (byHash.get(entry.hash) ?? []).filter((other) => other !== entry);
-      if (rest.length === 0) {
+      let head = byHash.get(entry.hash);
+      if (head === entry) {
+        head = entry.next;
+      } else {
+        for (let before = head; before !== undefined; before = before.next) {
+          if (before.next === entry) {
+            before.next = entry.next;
+            break;
+          }
+        }
+      }
+      if (head === undefined) {
         byHash.delete(entry.hash);
       } else {
-        byHash.set(entry.hash, rest);
+        byHash.set(entry.hash, head);
       }
     },
     size: () => byName.size,
