@@ -1,20 +1,12 @@
+import { seededRandom } from "../../packages/scheduler-extender/test/support/seeded-random.js";
+
 // Request bodies for the benchmark: 5,000 Nodes shaped like kubelet's (labels, conditions, addresses, nodeInfo),
-// about 1.8 KB each as JSON, so 5,000 of them stay under the extender's
-// 10 MiB body limit (real Nodes with image lists are larger: big clusters want nodeCacheCapable: true), with capacity annotations from a seeded generator so every run sends the same bytes.
+// about 1.9 KB each as JSON, so 5,000 of them stay under the extender's 10 MiB body limit (real Nodes with image
+// lists are larger: big clusters want nodeCacheCapable: true), with capacity annotations from a seeded generator so
+// every run sends the same bytes.
 
 const gib = 1024 ** 3;
 const capacityKey = "capacity.topolvm.cybozu.com/00default";
-
-/** A small deterministic generator (mulberry32), so runs and implementations see identical requests. */
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function condition(type: string, status: string, reason: string, message: string) {
   const time = "2026-11-25T09:00:00Z";
@@ -73,7 +65,7 @@ export function benchNode(index: number, freeBytes: number): Record<string, unkn
 
 /** `count` Nodes, about half with room (≥ 5 GiB free) for the benchmark pod, free space spread up to 2 TiB. */
 export function benchNodes(count: number): Record<string, unknown>[] {
-  const next = random(9251);
+  const next = seededRandom(9251);
   return Array.from({ length: count }, (_, index) => {
     const freeBytes = next() < 0.5 ? Math.floor(next() * 5 * gib) : 5 * gib + Math.floor(next() * 2043 * gib);
     return benchNode(index, freeBytes);

@@ -1,16 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../test/support/seeded-random.js";
 import { JsonSyntaxError, jsonText, memberIs, memberKey, memberStartsWith, parseSpan, skipValue } from "./json-scan.js";
-
-/** A small deterministic generator (mulberry32), so a failure replays. */
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // String contents around every byte the four-byte skipping must stop at, and bytes that look like them.
 const pieces = ["a", "Zz", "\\\"", "\\\\", "\\n", "\\u00e9", "é", "日本", "\u007f", " ", "!", "#", "[", "]", "{", "}", ":", ","];
@@ -21,7 +11,7 @@ function scan(text: string): number {
 
 describe("skipValue", () => {
   it("finds the end of strings of every length and alignment, escapes at every position", () => {
-    const next = random(7);
+    const next = seededRandom(7);
     for (let round = 0; round < 3000; round++) {
       const content = Array.from({ length: Math.floor(next() * 12) }, () => pieces[Math.floor(next() * pieces.length)]).join("");
       const padding = " ".repeat(Math.floor(next() * 4));
