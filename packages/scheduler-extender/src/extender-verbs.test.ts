@@ -119,6 +119,13 @@ describe("predicateVerb with node names", () => {
     });
   });
 
+  it("finds a name written with escapes by its decoded text", () => {
+    const body = `{"Pod": ${JSON.stringify(podAsking(5))}, "NodeNames": ["h\\u0075ge", "sm\\u0061ll"]}`;
+    const result = predicateVerb(parseBytes(body), cached);
+    expect(result.NodeNames).toEqual(["huge"]);
+    expect(Object.keys(result.FailedAndUnresolvableNodes)).toEqual(["small"]);
+  });
+
   it("echoes the names for a pod that requests nothing, even without a cache", () => {
     const result = predicateVerb(parseExtenderArgs({ Pod: podAsking(undefined), NodeNames: ["a", "b"] }), noCache);
     expect(result.NodeNames).toEqual(["a", "b"]);

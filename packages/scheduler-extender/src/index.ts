@@ -17,6 +17,7 @@ export {
   ExtenderArgsError,
   parseExtenderArgs,
   type ExtenderArgs,
+  type NodeNameList,
   type NodeObject,
   type PodInfo,
 } from "./extender-args.js";
@@ -42,6 +43,7 @@ export {
 export { createExtenderMetrics, type ExtenderMetrics, type ExtenderMetricsOptions, type Verb } from "./metrics.js";
 export { HttpError, defaultBodyLimitBytes, readBody } from "./request-body.js";
 export { createBufferPool, type BufferPool } from "./buffer-pool.js";
+export { createNameIndex, type NameIndex, type NameLookup } from "./name-index.js";
 export { JsonSyntaxError } from "./json-scan.js";
 export { createExtenderApp, type ExtenderAppOptions } from "./extender-app.js";
 export { startExtenderServer, type ExtenderServer } from "./extender-server.js";
