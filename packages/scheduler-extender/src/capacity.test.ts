@@ -48,7 +48,7 @@ describe("capacityRequestOf", () => {
 describe("nodeCapacitiesOf", () => {
   it("tells bytes, missing and garbled annotations apart", () => {
     const capacities = nodeCapacitiesOf({ "capacity.topolvm.cybozu.com/ssd": "42", "capacity.topolvm.cybozu.com/hdd": "lots" });
-    expect(capacities.get("ssd")).toEqual({ kind: "bytes", bytes: 42n, gib: 0 });
+    expect(capacities.get("ssd")).toEqual({ kind: "bytes", bytes: 42n, bytesNumber: 42, gib: 0 });
     expect(capacities.get("hdd")).toEqual({ kind: "garbled", value: "lots" });
     expect(capacities.get("nvme")).toEqual({ kind: "missing" });
     expect(nodeCapacitiesOf(undefined).get("ssd")).toEqual({ kind: "missing" });

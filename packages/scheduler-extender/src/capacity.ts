@@ -50,7 +50,13 @@ export function capacityRequestOf(podAnnotations: Readonly<Record<string, string
 
 /** What a node's annotations say about one device-class; a byte count comes with its whole GiB, for scoring. */
 export type NodeCapacity =
-  | { readonly kind: "bytes"; readonly bytes: bigint; readonly gib: number }
+  | {
+      readonly kind: "bytes";
+      readonly bytes: bigint;
+      /** `bytes` as a double: exact up to 2^53, so comparisons need the BigInt only above that. */
+      readonly bytesNumber: number;
+      readonly gib: number;
+    }
   | { readonly kind: "missing" }
   | { readonly kind: "garbled"; readonly value: string };
 
@@ -81,24 +87,51 @@ export function capacitiesByClass(values: Map<string, string> | undefined): Node
   return new AnnotationCapacities(values);
 }
 
+function parsedCapacity(value: string): NodeCapacity {
+  const bytes = parseCapacityBytes(value);
+  return bytes === undefined
+    ? { kind: "garbled", value }
+    : { kind: "bytes", bytes, bytesNumber: Number(bytes), gib: wholeGiB(bytes) };
+}
+
 // A class rather than a closure: a request with 5,000 Nodes creates 5,000 of these, most asked once. Each value is
 // replaced by its parse when first asked for; classes the node has no annotation for are not remembered, so pods
-// naming other classes cannot grow what a node holds.
+// naming other classes cannot grow what a node holds. The first class (most nodes have one) lives in fields: with
+// 5,000 nodes per request, every object a lookup has to visit shows in the latency.
 class AnnotationCapacities implements NodeCapacities {
-  constructor(private readonly values: Map<string, string | NodeCapacity> | undefined) {}
+  private readonly firstClass: string | undefined;
+  private firstValue: string | NodeCapacity | undefined;
+  private readonly others: Map<string, string | NodeCapacity> | undefined;
+
+  constructor(values: Map<string, string> | undefined) {
+    for (const [deviceClass, value] of values ?? []) {
+      if (this.firstClass === undefined) {
+        this.firstClass = deviceClass;
+        this.firstValue = value;
+      } else {
+        (this.others ??= new Map()).set(deviceClass, value);
+      }
+    }
+  }
 
   get(deviceClass: string): NodeCapacity {
-    const value = this.values?.get(deviceClass);
+    if (deviceClass === this.firstClass) {
+      const value = this.firstValue ?? missingCapacity;
+      if (typeof value !== "string") {
+        return value;
+      }
+      this.firstValue = parsedCapacity(value);
+      return this.firstValue;
+    }
+    const value = this.others?.get(deviceClass);
     if (value === undefined) {
       return missingCapacity;
     }
     if (typeof value !== "string") {
       return value;
     }
-    const bytes = parseCapacityBytes(value);
-    const capacity: NodeCapacity =
-      bytes === undefined ? { kind: "garbled", value } : { kind: "bytes", bytes, gib: wholeGiB(bytes) };
-    this.values?.set(deviceClass, capacity);
+    const capacity = parsedCapacity(value);
+    this.others?.set(deviceClass, capacity);
     return capacity;
   }
 }

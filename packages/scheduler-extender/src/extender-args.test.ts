@@ -15,7 +15,7 @@ describe("parseExtenderArgs", () => {
     const args = parseExtenderArgs({ Pod: pod, Nodes: { items: [nodeA] }, NodeNames: null });
     expect(args.pod).toEqual({ name: "web", namespace: "default", annotations: pod.metadata.annotations });
     expect(args.nodes?.map(({ name, capacities }) => ({ name, ssd: capacities.get("ssd") }))).toEqual([
-      { name: "a", ssd: { kind: "bytes", bytes: 2n, gib: 0 } },
+      { name: "a", ssd: { kind: "bytes", bytes: 2n, bytesNumber: 2, gib: 0 } },
     ]);
     expect(JSON.parse(args.nodes?.[0]?.raw.toString() ?? "")).toEqual(nodeA);
     expect(args.nodeNames).toBeUndefined();
@@ -24,7 +24,7 @@ describe("parseExtenderArgs", () => {
   it("reads the capacity annotations of a Node among its others", () => {
     const node = { metadata: { name: "n", annotations: { "capacity.topolvm.cybozu.com/ssd": "1", "example.com/x": "y" } } };
     const capacities = parseExtenderArgs({ Pod: pod, Nodes: { items: [node] } }).nodes?.[0]?.capacities;
-    expect(capacities?.get("ssd")).toEqual({ kind: "bytes", bytes: 1n, gib: 0 });
+    expect(capacities?.get("ssd")).toEqual({ kind: "bytes", bytes: 1n, bytesNumber: 1, gib: 0 });
   });
 
   it("reads the lowercase keys older releases and other tools send", () => {

@@ -76,4 +76,13 @@ describe("filter", () => {
     const outcome = filter(request({ ssd: 0n }), [node("zero", { ssd: 0n }), node("none", {})]);
     expect(outcome.passed.map((n) => n.name)).toEqual(["zero"]);
   });
+
+  it("compares byte counts past 2^53 exactly", () => {
+    const big = 2n ** 60n;
+    const nodes = [node("one-short", { ssd: big }), node("exact", { ssd: big + 1n })];
+    const outcome = filter(request({ ssd: big + 1n }), nodes);
+    expect(outcome.passed.map((n) => n.name)).toEqual(["exact"]);
+    expect([...outcome.failed.keys()]).toEqual(["one-short"]);
+    expect(filter(request({ ssd: 5n }), [node("small", { ssd: 4n })]).failed.size).toBe(1);
+  });
 });

@@ -11,6 +11,7 @@ export interface FilterOutcome<T extends CandidateNode> {
 interface WordedClass {
   readonly deviceClass: string;
   readonly requestedBytes: bigint;
+  readonly requestedNumber: number;
   readonly missing: string;
   readonly garbled: string;
   readonly short: string;
@@ -20,10 +21,21 @@ function wordedClassesOf(request: CapacityRequest): WordedClass[] {
   return [...request].map(([deviceClass, requestedBytes]) => ({
     deviceClass,
     requestedBytes,
+    requestedNumber: Number(requestedBytes),
     missing: `TopoLVM: node has no capacity annotation for device-class "${deviceClass}"`,
     garbled: `TopoLVM: node capacity annotation for device-class "${deviceClass}" is not a decimal byte count`,
     short: `TopoLVM: not enough free space in device-class "${deviceClass}"`,
   }));
+}
+
+const exactDoubles = 2 ** 53;
+
+/** Whether the capacity is below the request, comparing doubles while both are exact and BigInts above. */
+function hasLess(capacity: { readonly bytes: bigint; readonly bytesNumber: number }, worded: WordedClass): boolean {
+  if (capacity.bytesNumber < exactDoubles && worded.requestedNumber < exactDoubles) {
+    return capacity.bytesNumber < worded.requestedNumber;
+  }
+  return capacity.bytes < worded.requestedBytes;
 }
 
 function firstUnfit(classes: readonly WordedClass[], nodeCapacities: NodeCapacities): string | undefined {
@@ -35,7 +47,7 @@ function firstUnfit(classes: readonly WordedClass[], nodeCapacities: NodeCapacit
       case "garbled":
         return worded.garbled;
       case "bytes":
-        if (capacity.bytes < worded.requestedBytes) {
+        if (hasLess(capacity, worded)) {
           return worded.short;
         }
     }
