@@ -145,8 +145,8 @@ export function skipValue(text: JsonText, offset: number): number {
   }
   let depth = 0;
   for (;;) {
-    // Here a value is expected.
-    const byte = bytes[i];
+    // Here a value is expected. Whitespace is checked for before calling out: Go's encoder writes none.
+    let byte = bytes[i];
     if (byte === quote) {
       i = skipString(text, i);
     } else if (byte === openBrace || byte === openBracket) {
@@ -154,7 +154,10 @@ export function skipValue(text: JsonText, offset: number): number {
         throw new JsonSyntaxError(`nesting deeper than ${maxDepth}`, i);
       }
       const isObject = byte === openBrace;
-      i = skipWhitespace(text, i + 1);
+      i += 1;
+      if (isWhitespace(bytes[i])) {
+        i = skipWhitespace(text, i);
+      }
       if (bytes[i] === (isObject ? closeBrace : closeBracket)) {
         i += 1;
       } else {
@@ -172,17 +175,23 @@ export function skipValue(text: JsonText, offset: number): number {
       if (depth === 0) {
         return i;
       }
-      i = skipWhitespace(text, i);
+      byte = bytes[i];
+      if (isWhitespace(byte)) {
+        i = skipWhitespace(text, i);
+        byte = bytes[i];
+      }
       const inObject = containers[depth - 1] === 1;
-      const next = bytes[i];
-      if (next === comma) {
-        i = skipWhitespace(text, i + 1);
+      if (byte === comma) {
+        i += 1;
+        if (isWhitespace(bytes[i])) {
+          i = skipWhitespace(text, i);
+        }
         if (inObject) {
           i = skipMemberKey(text, i);
         }
         break;
       }
-      if (next === (inObject ? closeBrace : closeBracket)) {
+      if (byte === (inObject ? closeBrace : closeBracket)) {
         depth -= 1;
         i += 1;
         continue;
@@ -202,9 +211,13 @@ function skipMemberKey(text: JsonText, offset: number): number {
 
 /** Skips the `:` after a member name that ends at `offset`; returns the offset of the member's value. */
 function skipColon(text: JsonText, offset: number): number {
+  const { bytes } = text;
+  if (bytes[offset] === colon && !isWhitespace(bytes[offset + 1])) {
+    return offset + 1;
+  }
   const i = skipWhitespace(text, offset);
-  if (text.bytes[i] !== colon) {
-    throw new JsonSyntaxError(`${describe(text.bytes, i)}, expected ":"`, i);
+  if (bytes[i] !== colon) {
+    throw new JsonSyntaxError(`${describe(bytes, i)}, expected ":"`, i);
   }
   return skipWhitespace(text, i + 1);
 }
