@@ -20,7 +20,8 @@ import { percentile } from "../support/stats.js";
 // only reads the body and answers canned bytes of the same size), all in the same run. Requests go one at a time by
 // default, as kube-scheduler sends them (one scheduling cycle at a time), from a load process of their own
 // (load.ts); --concurrency N keeps N in flight. Every server stays up for the whole run and the cases take turns in
-// --rounds rounds, so a slow spell of this shared machine falls on all of them alike.
+// --rounds rounds (after one unrecorded warm-up round), so a slow spell of this shared machine falls on all of them
+// alike.
 // Prints p50/p99 latency, requests/s and peak RSS per case, each round's p99, and our/their throughput ratio.
 // Targets (DESIGN.md §5): p99 <= 5 ms with names, <= 50 ms with full objects, ratio >= 1.0.
 //   node --import tsx bench/scheduler-extender/bench.ts [--seconds 8] [--rounds 4] [--nodes 5000] [--concurrency 1]
@@ -182,6 +183,11 @@ try {
   for (const verb of ["predicate", "prioritize"]) {
     addCase(`floor names  /${verb}`, `${floor.url}/names-${verb}`, namesBody, floor.pid);
     addCase(`ours  names  /${verb}`, `${cached.url}/${verb}`, namesBody, cached.child.pid ?? 0);
+  }
+  // An unrecorded round first: the servers' compilers and heaps settle into their steady state, as a long-running
+  // extender's have.
+  for (const run of cases) {
+    await runLoad({ url: run.url, body: run.body, seconds: 1, concurrency, warmupRequests });
   }
   for (let round = 0; round < rounds; round++) {
     for (const run of cases) {
