@@ -27,6 +27,17 @@ describe("parseExtenderArgs", () => {
     expect(capacities?.get("ssd")).toEqual({ kind: "bytes", bytes: 1n, bytesNumber: 1, gib: 0 });
   });
 
+  it("reads several capacity annotations, the last of a key given twice", () => {
+    const node = '{"metadata": {"name": "n", "annotations": {"capacity.topolvm.cybozu.com/ssd": "1", ' +
+      '"capacity.topolvm.cybozu.com/hdd": "2", "capacity.topolvm.cybozu.com/ssd": "3"}}}';
+    const capacities = parseBytes(`{"Pod": {}, "Nodes": {"items": [${node}]}}`).nodes?.[0]?.capacities;
+    expect([capacities?.get("ssd"), capacities?.get("hdd"), capacities?.get("nvme")]).toEqual([
+      { kind: "bytes", bytes: 3n, bytesNumber: 3, gib: 0 },
+      { kind: "bytes", bytes: 2n, bytesNumber: 2, gib: 0 },
+      { kind: "missing" },
+    ]);
+  });
+
   it("reads the lowercase keys older releases and other tools send", () => {
     const args = parseExtenderArgs({ pod, nodenames: ["a", "b"] });
     expect(args.pod.name).toBe("web");

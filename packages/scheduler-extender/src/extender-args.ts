@@ -1,5 +1,5 @@
 import type { CandidateNode } from "./candidate-node.js";
-import { capacitiesByClass } from "./capacity.js";
+import { capacitiesOfPairs } from "./capacity.js";
 import type { NameLookup } from "./name-index.js";
 import { capacityAnnotationPrefix } from "./topolvm-names.js";
 import {
@@ -16,7 +16,6 @@ import {
   valueKind,
   walkArray,
   walkObject,
-  type JsonSpan,
   type JsonText,
 } from "./json-scan.js";
 
@@ -138,24 +137,33 @@ const itemsKey = memberKey("items");
 function createNodeReader(text: JsonText): (offset: number, index: number) => { node: NodeObject; end: number } {
   let index = 0;
   let name: unknown;
-  let capacities: Map<string, string> | undefined;
+  // Capacity annotations as pairs of device-class and value.
+  let capacities: string[] | undefined;
   const path = (): string => `Nodes.items[${index}]`;
 
-  const onAnnotation = (key: JsonSpan, valueOffset: number): number => {
+  const onAnnotation = (keyStart: number, keyEnd: number, valueOffset: number): number => {
     const isString = valueKind(text, valueOffset) === "string";
     const valueEnd = skipValue(text, valueOffset);
     if (!isString) {
-      throw new ExtenderArgsError(`${path()}.metadata.annotations[${JSON.stringify(memberName(text, key))}] must be a string`);
+      throw new ExtenderArgsError(`${path()}.metadata.annotations[${JSON.stringify(memberName(text, keyStart, keyEnd))}] must be a string`);
     }
-    if (memberStartsWith(text, key, capacityPrefixKey)) {
-      const deviceClass = memberNameAfter(text, key, capacityAnnotationPrefix.length);
-      (capacities ??= new Map<string, string>()).set(deviceClass, parseSpan(text, { start: valueOffset, end: valueEnd }) as string);
+    if (memberStartsWith(text, keyStart, keyEnd, capacityPrefixKey)) {
+      const deviceClass = memberNameAfter(text, keyStart, keyEnd, capacityAnnotationPrefix.length);
+      const value = parseSpan(text, valueOffset, valueEnd) as string;
+      capacities ??= [];
+      // A key given twice keeps its last value, as Go's decoder does.
+      let known = 0;
+      while (known < capacities.length && capacities[known] !== deviceClass) {
+        known += 2;
+      }
+      capacities[known] = deviceClass;
+      capacities[known + 1] = value;
     }
     return valueEnd;
   };
 
-  const onMetadataField = (field: JsonSpan, fieldOffset: number): number => {
-    if (memberIs(text, field, annotationsKey)) {
+  const onMetadataField = (nameStart: number, nameEnd: number, fieldOffset: number): number => {
+    if (memberIs(text, nameStart, nameEnd, annotationsKey)) {
       const kind = valueKind(text, fieldOffset);
       if (kind === "object") {
         return walkObject(text, fieldOffset, onAnnotation);
@@ -167,15 +175,15 @@ function createNodeReader(text: JsonText): (offset: number, index: number) => { 
       return fieldEnd;
     }
     const fieldEnd = skipValue(text, fieldOffset);
-    if (memberIs(text, field, nameKey)) {
-      name = parseSpan(text, { start: fieldOffset, end: fieldEnd });
+    if (memberIs(text, nameStart, nameEnd, nameKey)) {
+      name = parseSpan(text, fieldOffset, fieldEnd);
     }
     return fieldEnd;
   };
 
-  const onNodeMember = (member: JsonSpan, memberOffset: number): number => {
+  const onNodeMember = (nameStart: number, nameEnd: number, memberOffset: number): number => {
     const kind = valueKind(text, memberOffset);
-    if (kind === "null" || !memberIs(text, member, metadataKey)) {
+    if (kind === "null" || !memberIs(text, nameStart, nameEnd, metadataKey)) {
       return skipValue(text, memberOffset);
     }
     if (kind !== "object") {
@@ -197,7 +205,7 @@ function createNodeReader(text: JsonText): (offset: number, index: number) => { 
     if (typeof name !== "string" || name === "") {
       throw new ExtenderArgsError(`${path()}.metadata.name must be a non-empty string`);
     }
-    return { node: { name, capacities: capacitiesByClass(capacities), raw: text.bytes.subarray(offset, end) }, end };
+    return { node: { name, capacities: capacitiesOfPairs(capacities), raw: text.bytes.subarray(offset, end) }, end };
   };
 }
 
@@ -213,8 +221,8 @@ function parseNodesAt(text: JsonText, offset: number): { nodes: NodeObject[] | u
   }
   const nodes: NodeObject[] = [];
   const readNode = createNodeReader(text);
-  const end = walkObject(text, offset, (name, valueOffset) => {
-    if (!memberIs(text, name, itemsKey) || valueKind(text, valueOffset) === "null") {
+  const end = walkObject(text, offset, (nameStart, nameEnd, valueOffset) => {
+    if (!memberIs(text, nameStart, nameEnd, itemsKey) || valueKind(text, valueOffset) === "null") {
       // Go encodes an empty NodeList's nil slice as null.
       return skipValue(text, valueOffset);
     }
@@ -251,7 +259,7 @@ function parseNodeNamesAt(text: JsonText, offset: number): NodeNameList | undefi
     bounds.push(nameOffset + 1, end - 1);
     return end;
   });
-  const decode = (i: number): string => parseSpan(text, { start: (bounds[i] ?? 0) - 1, end: (bounds[i + 1] ?? 0) + 1 }) as string;
+  const decode = (i: number): string => parseSpan(text, (bounds[i] ?? 0) - 1, (bounds[i + 1] ?? 0) + 1) as string;
   return {
     length: bounds.length / 2,
     decode() {
@@ -308,8 +316,8 @@ export function parseExtenderArgs(body: Buffer | string): ExtenderArgs {
   let podValue: unknown;
   let nodes: NodeObject[] | undefined;
   let nodeNamesOffset: number | undefined;
-  const end = walkObject(text, start, (name, valueOffset) => {
-    const match = fieldOf(memberName(text, name));
+  const end = walkObject(text, start, (nameStart, nameEnd, valueOffset) => {
+    const match = fieldOf(memberName(text, nameStart, nameEnd));
     if (match === undefined || (exactSeen.has(match.field) && !match.exact)) {
       return skipValue(text, valueOffset);
     }
@@ -323,7 +331,7 @@ export function parseExtenderArgs(body: Buffer | string): ExtenderArgs {
     }
     const valueEnd = skipValue(text, valueOffset);
     if (match.field === "Pod") {
-      podValue = parseSpan(text, { start: valueOffset, end: valueEnd });
+      podValue = parseSpan(text, valueOffset, valueEnd);
     } else {
       nodeNamesOffset = valueOffset;
     }

@@ -14,12 +14,6 @@ export class JsonSyntaxError extends Error {
   }
 }
 
-/** The byte range of one JSON value inside a buffer. */
-export interface JsonSpan {
-  readonly start: number;
-  readonly end: number;
-}
-
 /** JSON text to scan: its bytes, and a view over them for reading four bytes at a time. */
 export interface JsonText {
   readonly bytes: Buffer;
@@ -246,9 +240,9 @@ export function valueKind(text: JsonText, offset: number): "object" | "array" | 
   }
 }
 
-/** Whether the string span's content (between its quotes) is plain ASCII without escapes: its bytes are its text. */
-function isPlain(bytes: Buffer, span: JsonSpan): boolean {
-  for (let i = span.start + 1; i < span.end - 1; i++) {
+/** Whether the string at `[start, end)` (quotes included) is plain ASCII without escapes: its bytes are its text. */
+function isPlain(bytes: Buffer, start: number, end: number): boolean {
+  for (let i = start + 1; i < end - 1; i++) {
     const byte = bytes[i] ?? 0;
     if (byte === backslash || byte >= 0x80) {
       return false;
@@ -257,10 +251,9 @@ function isPlain(bytes: Buffer, span: JsonSpan): boolean {
   return true;
 }
 
-/** Whether the string span (quotes included) has an escape sequence, so its bytes are not its text. */
-function hasEscape(text: JsonText, span: JsonSpan): boolean {
-  const { bytes } = text;
-  for (let i = span.start + 1; i < span.end - 1; i++) {
+/** Whether the string at `[start, end)` (quotes included) has an escape sequence, so its bytes are not its text. */
+function hasEscape(bytes: Buffer, start: number, end: number): boolean {
+  for (let i = start + 1; i < end - 1; i++) {
     if (bytes[i] === backslash) {
       return true;
     }
@@ -268,29 +261,29 @@ function hasEscape(text: JsonText, span: JsonSpan): boolean {
   return false;
 }
 
-/** Decodes the JSON text of a span the scanner found; plain strings (all of Kubernetes' names) skip JSON.parse. */
-export function parseSpan(text: JsonText, span: JsonSpan): unknown {
+/** Decodes the JSON value at `[start, end)`; plain strings (all of Kubernetes' names) skip JSON.parse. */
+export function parseSpan(text: JsonText, start: number, end: number): unknown {
   const { bytes } = text;
-  if (bytes[span.start] === quote && isPlain(bytes, span)) {
-    return bytes.toString("latin1", span.start + 1, span.end - 1);
+  if (bytes[start] === quote && isPlain(bytes, start, end)) {
+    return bytes.toString("latin1", start + 1, end - 1);
   }
-  return JSON.parse(bytes.toString("utf8", span.start, span.end));
+  return JSON.parse(bytes.toString("utf8", start, end));
 }
 
-/** Decodes the string span a member name occupies. */
-export function memberName(text: JsonText, span: JsonSpan): string {
-  return parseSpan(text, span) as string;
+/** Decodes the member name at `[start, end)` (quotes included). */
+export function memberName(text: JsonText, start: number, end: number): string {
+  return parseSpan(text, start, end) as string;
 }
 
 /** A member name's text after its first `skip` characters, for names known to start with a plain ASCII prefix. */
-export function memberNameAfter(text: JsonText, span: JsonSpan, skip: number): string {
-  if (isPlain(text.bytes, span)) {
-    return text.bytes.toString("latin1", span.start + 1 + skip, span.end - 1);
+export function memberNameAfter(text: JsonText, start: number, end: number, skip: number): string {
+  if (isPlain(text.bytes, start, end)) {
+    return text.bytes.toString("latin1", start + 1 + skip, end - 1);
   }
-  return memberName(text, span).slice(skip);
+  return memberName(text, start, end).slice(skip);
 }
 
-/** A member name to compare against spans without decoding them: `key` encoded with its quotes. */
+/** A member name to compare against the scanned text without decoding it: `key` encoded with its quotes. */
 export interface MemberKey {
   readonly name: string;
   readonly encoded: Buffer;
@@ -301,45 +294,49 @@ export function memberKey(name: string): MemberKey {
   return { name, encoded: Buffer.from(JSON.stringify(name)) };
 }
 
-/** Whether the string span at `span` (quotes included) is `key`; escaped spellings are decoded and compared. */
-export function memberIs(text: JsonText, span: JsonSpan, key: MemberKey): boolean {
+/** Whether the member name at `[start, end)` (quotes included) is `key`; escaped spellings are decoded. */
+export function memberIs(text: JsonText, start: number, end: number, key: MemberKey): boolean {
   const { bytes } = text;
   const { encoded } = key;
-  if (span.end - span.start === encoded.length) {
+  if (end - start === encoded.length) {
     let i = 0;
-    while (i < encoded.length && bytes[span.start + i] === encoded[i]) {
+    while (i < encoded.length && bytes[start + i] === encoded[i]) {
       i++;
     }
     if (i === encoded.length) {
       return true;
     }
   }
-  return hasEscape(text, span) && memberName(text, span) === key.name;
+  return hasEscape(bytes, start, end) && memberName(text, start, end) === key.name;
 }
 
-/** Whether the member name at `span` starts with the plain ASCII `prefix`; escaped spellings are decoded. */
-export function memberStartsWith(text: JsonText, span: JsonSpan, prefix: MemberKey): boolean {
+/** Whether the member name at `[start, end)` starts with the plain ASCII `prefix`; escaped spellings are decoded. */
+export function memberStartsWith(text: JsonText, start: number, end: number, prefix: MemberKey): boolean {
   const { bytes } = text;
   // The prefix's encoding without its closing quote.
   const length = prefix.encoded.length - 1;
-  if (span.end - span.start > length) {
+  if (end - start > length) {
     let i = 0;
-    while (i < length && bytes[span.start + i] === prefix.encoded[i]) {
+    while (i < length && bytes[start + i] === prefix.encoded[i]) {
       i++;
     }
     if (i === length) {
       return true;
     }
   }
-  return hasEscape(text, span) && memberName(text, span).startsWith(prefix.name);
+  return hasEscape(bytes, start, end) && memberName(text, start, end).startsWith(prefix.name);
 }
 
 /**
- * Walks the object starting at `offset` (its `{`) in one pass: `onMember` gets the span of each member's name
- * (quotes included, not decoded: see memberIs, memberName) and the offset of its value, and returns the offset just
+ * Walks the object starting at `offset` (its `{`) in one pass: `onMember` gets where each member's name starts and
+ * ends (quotes included, not decoded: see memberIs, memberName) and the offset of its value, and returns the offset just
  * after that value (from skipValue, or from walking into it). Returns the offset after the closing `}`.
  */
-export function walkObject(text: JsonText, offset: number, onMember: (name: JsonSpan, valueOffset: number) => number): number {
+export function walkObject(
+  text: JsonText,
+  offset: number,
+  onMember: (nameStart: number, nameEnd: number, valueOffset: number) => number,
+): number {
   const { bytes } = text;
   let i = skipWhitespace(text, offset + 1);
   if (bytes[i] === closeBrace) {
@@ -351,7 +348,7 @@ export function walkObject(text: JsonText, offset: number, onMember: (name: Json
     }
     const nameEnd = skipString(text, i);
     const valueOffset = skipColon(text, nameEnd);
-    i = skipWhitespace(text, onMember({ start: i, end: nameEnd }, valueOffset));
+    i = skipWhitespace(text, onMember(i, nameEnd, valueOffset));
     if (bytes[i] === closeBrace) {
       return i + 1;
     }
