@@ -83,11 +83,19 @@ export function nodeCapacitiesOf(nodeAnnotations: Readonly<Record<string, string
 }
 
 /**
- * nodeCapacitiesOf for annotation values already keyed by device-class (the key without its prefix), as a flat list
- * of pairs: class, value, class, value...
+ * Capacity annotations as a flat list of pairs: a device-class (the key without its prefix), then its value as
+ * written or already parsed, then the next class...
  */
-export function capacitiesOfPairs(pairs: readonly string[] | undefined): NodeCapacities {
+export type CapacityPairs = (string | NodeCapacity)[];
+
+/** nodeCapacitiesOf for annotations already gathered as pairs. */
+export function capacitiesOfPairs(pairs: Readonly<CapacityPairs> | undefined): NodeCapacities {
   return new AnnotationCapacities(pairs);
+}
+
+/** The capacity a value of up to 15 decimal digits (so an exact double) stands for, without a string between. */
+export function capacityOfSafeInteger(bytes: number): NodeCapacity {
+  return { kind: "bytes", bytes: BigInt(bytes), bytesNumber: bytes, gib: Math.floor(bytes / 2 ** 30) };
 }
 
 function parsedCapacity(value: string): NodeCapacity {
@@ -103,11 +111,11 @@ function parsedCapacity(value: string): NodeCapacity {
 // others in a flat list searched in order (nodes have a handful): with 5,000 nodes per request, every object a
 // lookup has to visit, and every one created, shows in the latency.
 class AnnotationCapacities implements NodeCapacities {
-  private readonly firstClass: string | undefined;
+  private readonly firstClass: string | NodeCapacity | undefined;
   private firstValue: string | NodeCapacity | undefined;
-  private readonly others: (string | NodeCapacity)[] | undefined;
+  private readonly others: CapacityPairs | undefined;
 
-  constructor(pairs: readonly string[] | undefined) {
+  constructor(pairs: Readonly<CapacityPairs> | undefined) {
     if (pairs !== undefined && pairs.length > 0) {
       this.firstClass = pairs[0];
       this.firstValue = pairs[1];

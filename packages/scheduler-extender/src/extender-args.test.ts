@@ -38,6 +38,19 @@ describe("parseExtenderArgs", () => {
     ]);
   });
 
+  it("reads byte counts past 15 digits and keeps garbled values to report", () => {
+    const annotations = {
+      "capacity.topolvm.cybozu.com/big": "18446744073709551615",
+      "capacity.topolvm.cybozu.com/bad": "5Gi",
+      "capacity.topolvm.cybozu.com/empty": "",
+    };
+    const node = { metadata: { name: "n", annotations } };
+    const capacities = parseExtenderArgs({ Pod: pod, Nodes: { items: [node] } }).nodes?.[0]?.capacities;
+    expect(capacities?.get("big")).toMatchObject({ kind: "bytes", bytes: 2n ** 64n - 1n, gib: 2 ** 34 - 1 });
+    expect(capacities?.get("bad")).toEqual({ kind: "garbled", value: "5Gi" });
+    expect(capacities?.get("empty")).toEqual({ kind: "garbled", value: "" });
+  });
+
   it("reads the lowercase keys older releases and other tools send", () => {
     const args = parseExtenderArgs({ pod, nodenames: ["a", "b"] });
     expect(args.pod.name).toBe("web");

@@ -1,5 +1,5 @@
 import type { CandidateNode } from "./candidate-node.js";
-import { capacitiesOfPairs } from "./capacity.js";
+import { capacitiesOfPairs, capacityOfSafeInteger, type CapacityPairs } from "./capacity.js";
 import type { NameLookup } from "./name-index.js";
 import { capacityAnnotationPrefix } from "./topolvm-names.js";
 import {
@@ -11,6 +11,7 @@ import {
   memberNameAfter,
   memberStartsWith,
   parseSpan,
+  safeIntegerString,
   skipValue,
   skipWhitespace,
   valueKind,
@@ -137,8 +138,7 @@ const itemsKey = memberKey("items");
 function createNodeReader(text: JsonText): (offset: number, index: number) => { node: NodeObject; end: number } {
   let index = 0;
   let name: unknown;
-  // Capacity annotations as pairs of device-class and value.
-  let capacities: string[] | undefined;
+  let capacities: CapacityPairs | undefined;
   const path = (): string => `Nodes.items[${index}]`;
 
   const onAnnotation = (keyStart: number, keyEnd: number, valueOffset: number): number => {
@@ -149,7 +149,9 @@ function createNodeReader(text: JsonText): (offset: number, index: number) => { 
     }
     if (memberStartsWith(text, keyStart, keyEnd, capacityPrefixKey)) {
       const deviceClass = memberNameAfter(text, keyStart, keyEnd, capacityAnnotationPrefix.length);
-      const value = parseSpan(text, valueOffset, valueEnd) as string;
+      // Byte counts are parsed here from their digits; anything else is kept as text, to be judged when read.
+      const digits = safeIntegerString(text, valueOffset, valueEnd);
+      const value = digits === undefined ? (parseSpan(text, valueOffset, valueEnd) as string) : capacityOfSafeInteger(digits);
       capacities ??= [];
       // A key given twice keeps its last value, as Go's decoder does.
       let known = 0;
