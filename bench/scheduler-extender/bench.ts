@@ -187,7 +187,7 @@ try {
   // An unrecorded round first: the servers' compilers and heaps settle into their steady state, as a long-running
   // extender's have.
   for (const run of cases) {
-    await runLoad({ url: run.url, body: run.body, seconds: 1, concurrency, warmupRequests });
+    await runLoad({ url: run.url, body: run.body, seconds: secondsPerCase / rounds, concurrency, warmupRequests });
   }
   for (let round = 0; round < rounds; round++) {
     for (const run of cases) {
