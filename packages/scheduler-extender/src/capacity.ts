@@ -111,13 +111,14 @@ function parsedCapacity(value: string): NodeCapacity {
 // others in a flat list searched in order (nodes have a handful): with 5,000 nodes per request, every object a
 // lookup has to visit, and every one created, shows in the latency.
 class AnnotationCapacities implements NodeCapacities {
-  private readonly firstClass: string | NodeCapacity | undefined;
+  private readonly firstClass: string | undefined;
   private firstValue: string | NodeCapacity | undefined;
   private readonly others: CapacityPairs | undefined;
 
   constructor(pairs: Readonly<CapacityPairs> | undefined) {
-    if (pairs !== undefined && pairs.length > 0) {
-      this.firstClass = pairs[0];
+    const first = pairs?.[0];
+    if (pairs !== undefined && typeof first === "string") {
+      this.firstClass = first;
       this.firstValue = pairs[1];
       if (pairs.length > 2) {
         this.others = pairs.slice(2);
