@@ -1,5 +1,6 @@
 import type { CandidateNode } from "./candidate-node.js";
 import { capacitiesOfPairs, capacityOfSafeInteger, type CapacityPairs } from "./capacity.js";
+import type { JsonWriter } from "./json-writer.js";
 import type { NameLookup } from "./name-index.js";
 import { capacityAnnotationPrefix } from "./topolvm-names.js";
 import {
@@ -53,6 +54,10 @@ export interface NodeNameList {
   decode(): string[];
   /** Each name's value in `lookup`, in order; a name `lookup` does not know comes back decoded, as a string. */
   resolve<T extends object>(lookup: NameLookup<T>): (T | string)[];
+  /** Writes name `index` as the JSON string it arrived as, escapes and all. */
+  writeName(writer: JsonWriter, index: number): void;
+  /** The bytes of all names as JSON strings, quotes included. */
+  readonly textLength: number;
 }
 
 /**
@@ -253,17 +258,23 @@ function parseNodeNamesAt(text: JsonText, offset: number): NodeNameList | undefi
   }
   // Where each name's content starts and ends (inside its quotes), two numbers per name.
   const bounds: number[] = [];
+  let textLength = 0;
   walkArray(text, offset, (index, nameOffset) => {
     const end = skipValue(text, nameOffset);
     if (valueKind(text, nameOffset) !== "string" || end - nameOffset === 2) {
       throw new ExtenderArgsError(`NodeNames[${index}] must be a non-empty string`);
     }
     bounds.push(nameOffset + 1, end - 1);
+    textLength += end - nameOffset;
     return end;
   });
   const decode = (i: number): string => parseSpan(text, (bounds[i] ?? 0) - 1, (bounds[i + 1] ?? 0) + 1) as string;
   return {
     length: bounds.length / 2,
+    textLength,
+    writeName(writer, index) {
+      writer.bytes(text.bytes, (bounds[2 * index] ?? 0) - 1, (bounds[2 * index + 1] ?? 0) + 1);
+    },
     decode() {
       const names: string[] = [];
       for (let i = 0; i < bounds.length; i += 2) {

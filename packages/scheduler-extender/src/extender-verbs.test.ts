@@ -126,6 +126,22 @@ describe("predicateVerb with node names", () => {
     expect(Object.keys(result.FailedAndUnresolvableNodes)).toEqual(["small"]);
   });
 
+  it("answers with the names as they arrived, escapes and all", () => {
+    const body = `{"Pod": ${JSON.stringify(podAsking(5))}, "NodeNames": ["h\\u0075ge", "sm\\u0061ll", "gh\\u006fst"]}`;
+    const args = parseBytes(body);
+    const filtered = encodeFilterResult(encodedPredicateVerb(args, cached), pool).toString();
+    expect(filtered).toContain('"NodeNames":["h\\u0075ge"]');
+    expect(filtered).toContain('"sm\\u0061ll":');
+    expect(filtered).toContain('"gh\\u006fst":');
+    const priorities = encodeHostPriorities(encodedPrioritizeVerb(args, cached), pool).toString();
+    expect(JSON.parse(priorities)).toEqual([
+      { Host: "huge", Score: 10 },
+      { Host: "small", Score: 0 },
+      { Host: "ghost", Score: 0 },
+    ]);
+    expect(priorities).toContain('{"Host":"h\\u0075ge","Score":10}');
+  });
+
   it("echoes the names for a pod that requests nothing, even without a cache", () => {
     const result = predicateVerb(parseExtenderArgs({ Pod: podAsking(undefined), NodeNames: ["a", "b"] }), noCache);
     expect(result.NodeNames).toEqual(["a", "b"]);

@@ -1,12 +1,13 @@
-import { CapacityRequestError, capacityRequestOf, nodeCapacitiesOf, type CapacityRequest } from "./capacity.js";
+import { CapacityRequestError, capacityRequestOf, type CapacityRequest } from "./capacity.js";
 import type { BufferPool } from "./buffer-pool.js";
 import type { CandidateNode } from "./candidate-node.js";
 import type { Divisors } from "./divisors.js";
-import type { ExtenderArgs, NodeNameList } from "./extender-args.js";
-import { filter } from "./filter.js";
+import type { ExtenderArgs, NodeNameList, NodeObject } from "./extender-args.js";
+import { unfitReasonOf } from "./filter.js";
 import { createJsonWriter, type JsonWriter } from "./json-writer.js";
 import type { NameLookup } from "./name-index.js";
-import { prioritize, type HostPriority } from "./prioritize.js";
+import { nodeScoreOf } from "./prioritize.js";
+import { minScore } from "./score.js";
 
 /** Where names-only requests (`nodeCacheCapable: true`) find the nodes' annotations: the node informer. */
 export interface NodeCapacitySource extends NameLookup<CandidateNode> {
@@ -21,33 +22,63 @@ export interface ExtenderContext {
   readonly nodeCache: NodeCapacitySource | undefined;
 }
 
-/**
- * kube-scheduler's ExtenderFilterResult with the Go field names it encodes (k8s.io/kube-scheduler/extender/v1 has no
- * JSON tags). Every rejection goes to FailedAndUnresolvableNodes: evicting pods frees no LVM space (their volumes stay),
- * and kube-scheduler's preemption does not consult the extender, so marking them resolvable would only make it try
- * preemptions that cannot help.
- */
-export interface ExtenderFilterResult {
-  /** The fitting Nodes as the JSON text they arrived in. */
-  Nodes?: { items: Buffer[] };
-  NodeNames?: readonly string[];
-  FailedNodes: ReadonlyMap<string, string>;
-  FailedAndUnresolvableNodes: ReadonlyMap<string, string>;
-  Error: string;
+/** The nodes a request offered, in its order, as an answer names them. */
+interface OfferedNodes {
+  readonly length: number;
+  /** Writes node `index`'s name as a JSON string. */
+  writeName(writer: JsonWriter, index: number): void;
+  /** About the bytes the names take as JSON strings, to size an answer. */
+  readonly textLength: number;
 }
 
-const noCapacities = nodeCapacitiesOf(undefined);
+/**
+ * A filter verb's answer, which encodeFilterResult writes as kube-scheduler's ExtenderFilterResult with the Go field
+ * names it decodes (k8s.io/kube-scheduler/extender/v1 has no JSON tags). Every rejection goes to
+ * FailedAndUnresolvableNodes: evicting pods frees no LVM space (their volumes stay), and kube-scheduler's preemption
+ * does not consult the extender, so marking them resolvable would only make it try preemptions that cannot help.
+ */
+export interface FilterVerdicts {
+  readonly offered: OfferedNodes;
+  /** Why each offered node does not fit, or undefined where it does. */
+  readonly reasons: readonly (string | undefined)[];
+  /** With full-object requests, each offered Node's JSON text as it arrived: those that fit are echoed back. */
+  readonly items: readonly Buffer[] | undefined;
+  /** Whether the answer lists the names of the nodes that fit (names-only requests, full objects sent with names). */
+  readonly withNames: boolean;
+  readonly error: string;
+}
+
+/** A prioritize verb's answer, which encodeHostPriorities writes as kube-scheduler's HostPriorityList. */
+export interface NodePriorities {
+  readonly offered: OfferedNodes;
+  /** Each offered node's score, 0-10. */
+  readonly scores: Uint8Array;
+}
+
+const noNames: NodeNameList = {
+  length: 0,
+  textLength: 0,
+  decode: () => [],
+  resolve: () => [],
+  writeName: () => undefined,
+};
 
 const emptyLookup: NameLookup<CandidateNode> = { get: () => undefined, getByUtf8: () => undefined };
 
-const noNames: NodeNameList = { length: 0, decode: () => [], resolve: () => [] };
-
 const notInCacheReason = "TopoLVM: node is not in topolvm-scheduler's node cache";
 
-const noNodes: ReadonlyMap<string, string> = new Map();
+function errorResult(error: string): FilterVerdicts {
+  return { offered: noNames, reasons: [], items: undefined, withNames: false, error };
+}
 
-function errorResult(message: string): ExtenderFilterResult {
-  return { FailedNodes: noNodes, FailedAndUnresolvableNodes: noNodes, Error: message };
+function offeredObjects(nodes: readonly NodeObject[]): OfferedNodes {
+  return {
+    length: nodes.length,
+    textLength: nodes.reduce((sum, node) => sum + node.name.length + 2, 0),
+    writeName: (writer, index) => {
+      writer.string(nodes[index]?.name ?? "");
+    },
+  };
 }
 
 /** The pod's request, or the error message to answer with when one of its capacity annotations is garbled. */
@@ -66,9 +97,10 @@ function filterByName(
   request: CapacityRequest,
   nodeNames: NodeNameList,
   nodeCache: NodeCapacitySource | undefined,
-): ExtenderFilterResult {
+): FilterVerdicts {
+  const fitsAll = { offered: nodeNames, items: undefined, withNames: true, error: "" };
   if (request.size === 0) {
-    return { NodeNames: nodeNames.decode(), FailedNodes: noNodes, FailedAndUnresolvableNodes: noNodes, Error: "" };
+    return { ...fitsAll, reasons: new Array<undefined>(nodeNames.length).fill(undefined) };
   }
   if (nodeCache === undefined) {
     return errorResult(
@@ -79,29 +111,15 @@ function filterByName(
   if (!nodeCache.synced()) {
     return errorResult("TopoLVM: topolvm-scheduler's node cache has not synced with the API server yet");
   }
-  const known: CandidateNode[] = [];
-  const unknown: string[] = [];
-  for (const node of nodeNames.resolve(nodeCache)) {
-    if (typeof node === "string") {
-      unknown.push(node);
-    } else {
-      known.push(node);
-    }
-  }
-  const outcome = filter(request, known);
-  for (const name of unknown) {
-    outcome.failed.set(name, notInCacheReason);
-  }
-  return {
-    NodeNames: outcome.passed.map((node) => node.name),
-    FailedNodes: noNodes,
-    FailedAndUnresolvableNodes: outcome.failed,
-    Error: "",
-  };
+  const reasonOf = unfitReasonOf(request);
+  const reasons = nodeNames
+    .resolve(nodeCache)
+    .map((node) => (typeof node === "string" ? notInCacheReason : reasonOf(node.capacities)));
+  return { ...fitsAll, reasons };
 }
 
 /** The filter verb (`/predicate`): keeps the nodes whose free capacity covers the pod's request in every class. */
-export function predicateVerb(args: ExtenderArgs, context: ExtenderContext): ExtenderFilterResult {
+export function predicateVerb(args: ExtenderArgs, context: ExtenderContext): FilterVerdicts {
   const request = requestOf(args);
   if (typeof request === "string") {
     return errorResult(request);
@@ -109,114 +127,98 @@ export function predicateVerb(args: ExtenderArgs, context: ExtenderContext): Ext
   if (args.nodes === undefined) {
     return filterByName(request, args.nodeNames ?? noNames, context.nodeCache);
   }
-  const outcome = filter(request, args.nodes);
-  const result: ExtenderFilterResult = {
-    Nodes: { items: outcome.passed.map((node) => node.raw) },
-    FailedNodes: noNodes,
-    FailedAndUnresolvableNodes: outcome.failed,
-    Error: "",
+  const reasonOf = unfitReasonOf(request);
+  return {
+    offered: offeredObjects(args.nodes),
+    reasons: args.nodes.map((node) => reasonOf(node.capacities)),
+    items: args.nodes.map((node) => node.raw),
+    withNames: args.nodeNames !== undefined,
+    error: "",
   };
-  if (args.nodeNames !== undefined) {
-    result.NodeNames = outcome.passed.map((node) => node.name);
-  }
-  return result;
 }
 
-function writeNames(writer: JsonWriter, names: readonly string[]): void {
-  writer.raw("[");
-  names.forEach((name, index) => {
-    if (index > 0) {
-      writer.raw(",");
-    }
-    writer.string(name);
-  });
-  writer.raw("]");
-}
-
-function writeReasons(writer: JsonWriter, reasons: ReadonlyMap<string, string>): void {
-  // Thousands of nodes share a handful of reasons: each is encoded once.
-  const encoded = new Map<string, Buffer>();
-  writer.raw("{");
+/** Writes the offered nodes whose reason is (`fit`) or is not undefined as a JSON array, each with `write`. */
+function writeEach(
+  writer: JsonWriter,
+  reasons: readonly (string | undefined)[],
+  fit: boolean,
+  write: (index: number, reason: string | undefined) => void,
+): void {
   let first = true;
-  reasons.forEach((reason, name) => {
-    if (!first) {
-      writer.raw(",");
+  for (let index = 0; index < reasons.length; index++) {
+    const reason = reasons[index];
+    if ((reason === undefined) === fit) {
+      if (!first) {
+        writer.raw(",");
+      }
+      first = false;
+      write(index, reason);
     }
-    first = false;
-    writer.string(name);
-    writer.raw(":");
-    let bytes = encoded.get(reason);
-    if (bytes === undefined) {
-      bytes = Buffer.from(JSON.stringify(reason));
-      encoded.set(reason, bytes);
-    }
-    writer.bytes(bytes, 0, bytes.length);
-  });
-  writer.raw("}");
-}
-
-function textLength(strings: Iterable<string>): number {
-  let length = 0;
-  for (const text of strings) {
-    length += text.length + 3;
   }
-  return length;
 }
 
 /**
- * Encodes an ExtenderFilterResult as JSON into a buffer from `pool`, splicing in the Nodes' JSON text as it arrived.
- * The caller releases the buffer to the pool once the answer is sent.
+ * Encodes an answer of the filter verb as JSON into a buffer from `pool`, splicing in the Nodes' JSON text and the
+ * node names as they arrived. The caller releases the buffer to the pool once the answer is sent.
  */
-export function encodeFilterResult(result: ExtenderFilterResult, pool: BufferPool): Buffer {
-  const items = result.Nodes?.items ?? [];
-  const reasons = [result.FailedNodes, result.FailedAndUnresolvableNodes];
-  const expectedBytes =
-    items.reduce((sum, item) => sum + item.length + 1, 0) +
-    textLength(result.NodeNames ?? []) +
-    reasons.reduce((sum, map) => sum + textLength(map.keys()) + textLength(map.values()), 0) +
-    result.Error.length +
-    128;
-  const writer = createJsonWriter(expectedBytes, pool);
-  writer.raw("{");
-  if (result.Nodes !== undefined) {
-    writer.raw('"Nodes":{"items":[');
-    items.forEach((item, index) => {
-      if (index > 0) {
-        writer.raw(",");
+export function encodeFilterResult(result: FilterVerdicts, pool: BufferPool): Buffer {
+  const { offered, reasons, items } = result;
+  // Thousands of nodes share a handful of reasons: each is encoded once.
+  const encoded = new Map<string, Buffer>();
+  let reasonBytes = 0;
+  for (const reason of reasons) {
+    if (reason !== undefined) {
+      let bytes = encoded.get(reason);
+      if (bytes === undefined) {
+        bytes = Buffer.from(JSON.stringify(reason));
+        encoded.set(reason, bytes);
       }
+      reasonBytes += bytes.length + 1;
+    }
+  }
+  const itemBytes = (items ?? []).reduce((sum, item) => sum + item.length + 1, 0);
+  const writer = createJsonWriter(itemBytes + offered.textLength + reasonBytes + result.error.length + 128, pool);
+  writer.raw("{");
+  if (items !== undefined) {
+    writer.raw('"Nodes":{"items":[');
+    writeEach(writer, reasons, true, (index) => {
+      const item = items[index] ?? Buffer.alloc(0);
       writer.bytes(item, 0, item.length);
     });
     writer.raw("]},");
   }
-  if (result.NodeNames !== undefined) {
-    writer.raw('"NodeNames":');
-    writeNames(writer, result.NodeNames);
-    writer.raw(",");
+  if (result.withNames) {
+    writer.raw('"NodeNames":[');
+    writeEach(writer, reasons, true, (index) => {
+      offered.writeName(writer, index);
+    });
+    writer.raw("],");
   }
-  writer.raw('"FailedNodes":');
-  writeReasons(writer, result.FailedNodes);
-  writer.raw(',"FailedAndUnresolvableNodes":');
-  writeReasons(writer, result.FailedAndUnresolvableNodes);
-  writer.raw(',"Error":');
-  writer.string(result.Error);
+  writer.raw('"FailedNodes":{},"FailedAndUnresolvableNodes":{');
+  writeEach(writer, reasons, false, (index, reason) => {
+    offered.writeName(writer, index);
+    writer.raw(":");
+    const bytes = encoded.get(reason ?? "") ?? Buffer.alloc(0);
+    writer.bytes(bytes, 0, bytes.length);
+  });
+  writer.raw('},"Error":');
+  writer.string(result.error);
   writer.raw("}");
   return writer.finish();
 }
 
-/** Encodes a HostPriorityList with kube-scheduler's Go field names into a buffer from `pool`, as encodeFilterResult. */
-export function encodeHostPriorities(priorities: readonly HostPriority[], pool: BufferPool): Buffer {
-  const writer = createJsonWriter(
-    priorities.reduce((sum, { host }) => sum + host.length + 24, 2),
-    pool,
-  );
+/** Encodes an answer of the prioritize verb as a HostPriorityList into a buffer from `pool`, as encodeFilterResult. */
+export function encodeHostPriorities(priorities: NodePriorities, pool: BufferPool): Buffer {
+  const { offered, scores } = priorities;
+  const writer = createJsonWriter(offered.textLength + 22 * offered.length + 2, pool);
   writer.raw("[");
-  priorities.forEach(({ host, score }, index) => {
+  for (let index = 0; index < offered.length; index++) {
     writer.raw(index === 0 ? '{"Host":' : ',{"Host":');
-    writer.string(host);
+    offered.writeName(writer, index);
     writer.raw(',"Score":');
-    writer.integer(score);
+    writer.integer(scores[index] ?? 0);
     writer.raw("}");
-  });
+  }
   writer.raw("]");
   return writer.finish();
 }
@@ -226,12 +228,16 @@ export function encodeHostPriorities(priorities: readonly HostPriority[], pool: 
  * annotations cannot be read gets 0 everywhere (the filter verb already refused it with the reason); a node the cache
  * does not know scores 0.
  */
-export function prioritizeVerb(args: ExtenderArgs, context: ExtenderContext): HostPriority[] {
-  const nodes: readonly CandidateNode[] =
-    args.nodes ??
-    (args.nodeNames ?? noNames)
-      .resolve(context.nodeCache ?? emptyLookup)
-      .map((node) => (typeof node === "string" ? { name: node, capacities: noCapacities } : node));
+export function prioritizeVerb(args: ExtenderArgs, context: ExtenderContext): NodePriorities {
   const request = requestOf(args);
-  return prioritize(typeof request === "string" ? new Map() : request, nodes, context.divisors);
+  const scoreOf = nodeScoreOf(typeof request === "string" ? new Map() : request, context.divisors);
+  if (args.nodes !== undefined) {
+    return { offered: offeredObjects(args.nodes), scores: Uint8Array.from(args.nodes, (node) => scoreOf(node.capacities)) };
+  }
+  const nodeNames = args.nodeNames ?? noNames;
+  const nodes = nodeNames.resolve(context.nodeCache ?? emptyLookup);
+  return {
+    offered: nodeNames,
+    scores: Uint8Array.from(nodes, (node) => (typeof node === "string" ? minScore : scoreOf(node.capacities))),
+  };
 }

@@ -64,16 +64,19 @@ export function unfitReason(request: CapacityRequest, nodeCapacities: NodeCapaci
   return firstUnfit(wordedClassesOf(request), nodeCapacities);
 }
 
+/** unfitReason for many nodes and one request, its reasons worded once; an empty request fits every node. */
+export function unfitReasonOf(request: CapacityRequest): (nodeCapacities: NodeCapacities) => string | undefined {
+  const classes = wordedClassesOf(request);
+  return (nodeCapacities) => firstUnfit(classes, nodeCapacities);
+}
+
 /** Splits the candidate nodes into those with room for the request and those without; an empty request fits all. */
 export function filter<T extends CandidateNode>(request: CapacityRequest, nodes: readonly T[]): FilterOutcome<T> {
-  if (request.size === 0) {
-    return { passed: [...nodes], failed: new Map() };
-  }
-  const classes = wordedClassesOf(request);
+  const reasonOf = unfitReasonOf(request);
   const passed: T[] = [];
   const failed = new Map<string, string>();
   for (const node of nodes) {
-    const reason = firstUnfit(classes, node.capacities);
+    const reason = reasonOf(node.capacities);
     if (reason === undefined) {
       passed.push(node);
     } else {

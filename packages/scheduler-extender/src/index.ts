@@ -27,7 +27,8 @@ export {
   predicateVerb,
   prioritizeVerb,
   type ExtenderContext,
-  type ExtenderFilterResult,
+  type FilterVerdicts,
+  type NodePriorities,
   type NodeCapacitySource,
 } from "./extender-verbs.js";
 export {

@@ -37,8 +37,14 @@ export function nodeScore(request: CapacityRequest, nodeCapacities: NodeCapaciti
   return lowestScore(scoredClassesOf(request, divisors), nodeCapacities);
 }
 
+/** nodeScore for many nodes and one request, its divisors looked up once. */
+export function nodeScoreOf(request: CapacityRequest, divisors: Divisors): (nodeCapacities: NodeCapacities) => number {
+  const classes = scoredClassesOf(request, divisors);
+  return (nodeCapacities) => lowestScore(classes, nodeCapacities);
+}
+
 /** Scores every candidate node, in the order given; each node appears exactly once. */
 export function prioritize(request: CapacityRequest, nodes: readonly CandidateNode[], divisors: Divisors): HostPriority[] {
-  const classes = scoredClassesOf(request, divisors);
-  return nodes.map((node) => ({ host: node.name, score: lowestScore(classes, node.capacities) }));
+  const scoreOf = nodeScoreOf(request, divisors);
+  return nodes.map((node) => ({ host: node.name, score: scoreOf(node.capacities) }));
 }
