@@ -50,8 +50,6 @@ export interface NodeObject extends CandidateNode {
  */
 export interface NodeNameList {
   readonly length: number;
-  /** Every name, decoded. */
-  decode(): string[];
   /** Each name's value in `lookup`, in order; a name `lookup` does not know comes back decoded, as a string. */
   resolve<T extends object>(lookup: NameLookup<T>): (T | string)[];
   /** Writes name `index` as the JSON string it arrived as, escapes and all. */
@@ -274,13 +272,6 @@ function parseNodeNamesAt(text: JsonText, offset: number): NodeNameList | undefi
     textLength,
     writeName(writer, index) {
       writer.bytes(text.bytes, (bounds[2 * index] ?? 0) - 1, (bounds[2 * index + 1] ?? 0) + 1);
-    },
-    decode() {
-      const names: string[] = [];
-      for (let i = 0; i < bounds.length; i += 2) {
-        names.push(decode(i));
-      }
-      return names;
     },
     resolve<T extends object>(lookup: NameLookup<T>): (T | string)[] {
       const resolved: (T | string)[] = [];

@@ -58,7 +58,6 @@ export interface NodePriorities {
 const noNames: NodeNameList = {
   length: 0,
   textLength: 0,
-  decode: () => [],
   resolve: () => [],
   writeName: () => undefined,
 };
