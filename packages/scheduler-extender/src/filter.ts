@@ -61,7 +61,7 @@ function firstUnfit(classes: readonly WordedClass[], nodeCapacities: NodeCapacit
  * kube-scheduler's FailedScheduling event can count nodes that failed for the same reason.
  */
 export function unfitReason(request: CapacityRequest, nodeCapacities: NodeCapacities): string | undefined {
-  return firstUnfit(wordedClassesOf(request), nodeCapacities);
+  return unfitReasonOf(request)(nodeCapacities);
 }
 
 /** unfitReason for many nodes and one request, its reasons worded once; an empty request fits every node. */

@@ -34,7 +34,7 @@ function lowestScore(classes: readonly ScoredClass[], nodeCapacities: NodeCapaci
  * scores 0; a pod that requests nothing scores 0 everywhere.
  */
 export function nodeScore(request: CapacityRequest, nodeCapacities: NodeCapacities, divisors: Divisors): number {
-  return lowestScore(scoredClassesOf(request, divisors), nodeCapacities);
+  return nodeScoreOf(request, divisors)(nodeCapacities);
 }
 
 /** nodeScore for many nodes and one request, its divisors looked up once. */
