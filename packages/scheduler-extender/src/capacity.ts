@@ -60,17 +60,44 @@ export type NodeCapacity =
   | { readonly kind: "missing" }
   | { readonly kind: "garbled"; readonly value: string };
 
+/** Doubles hold every integer below this exactly. */
+export const exactDoubles = 2 ** 53;
+
+/** freeBytes for a device-class the node has no capacity annotation for. */
+export const freeMissing = -1;
+/** freeBytes for an annotation that is not a decimal byte count. */
+export const freeGarbled = -2;
+/** freeBytes for a byte count of 2^53 or more, which a double does not hold exactly: get has it as a BigInt. */
+export const freeHuge = -3;
+
 /** A node's capacity annotations, each parsed when first asked for and remembered from then on. */
 export interface NodeCapacities {
   /** What the node's annotation says about a device-class key. */
   get(deviceClass: string): NodeCapacity;
+  /**
+   * The same as a number, read without creating objects: the byte count when it is below 2^53, else freeMissing,
+   * freeGarbled or freeHuge. Checking thousands of nodes reads this, and get only for freeHuge.
+   */
+  freeBytes(deviceClass: string): number;
+}
+
+/** freeBytes of a capacity. */
+export function freeBytesOf(capacity: NodeCapacity): number {
+  switch (capacity.kind) {
+    case "missing":
+      return freeMissing;
+    case "garbled":
+      return freeGarbled;
+    case "bytes":
+      return capacity.bytesNumber < exactDoubles ? capacity.bytesNumber : freeHuge;
+  }
 }
 
 const missingCapacity: NodeCapacity = { kind: "missing" };
 
 /**
- * A node's capacities over its annotations. A request's Node is asked only for the classes the pod requests, so only
- * those are parsed; a node cache entry lives across requests, so each of its annotations is parsed once, not per pod.
+ * A node's capacities over its annotations, for the node cache: an entry lives across requests, so each of its
+ * annotations is parsed once, when first asked for, not per pod.
  */
 export function nodeCapacitiesOf(nodeAnnotations: Readonly<Record<string, string>> | undefined): NodeCapacities {
   const pairs: string[] = [];
@@ -79,37 +106,27 @@ export function nodeCapacitiesOf(nodeAnnotations: Readonly<Record<string, string
       pairs.push(key.slice(capacityAnnotationPrefix.length), value);
     }
   }
-  return capacitiesOfPairs(pairs);
+  return new AnnotationCapacities(pairs);
 }
 
 /**
  * Capacity annotations as a flat list of pairs: a device-class (the key without its prefix), then its value as
  * written or already parsed, then the next class...
  */
-export type CapacityPairs = (string | NodeCapacity)[];
+type CapacityPairs = (string | NodeCapacity)[];
 
-/** nodeCapacitiesOf for annotations already gathered as pairs. */
-export function capacitiesOfPairs(pairs: Readonly<CapacityPairs> | undefined): NodeCapacities {
-  return new AnnotationCapacities(pairs);
-}
-
-/** The capacity a value of up to 15 decimal digits (so an exact double) stands for, without a string between. */
-export function capacityOfSafeInteger(bytes: number): NodeCapacity {
-  return { kind: "bytes", bytes: BigInt(bytes), bytesNumber: bytes, gib: Math.floor(bytes / 2 ** 30) };
-}
-
-function parsedCapacity(value: string): NodeCapacity {
+/** What a capacity annotation's value says: a byte count, or garbled. */
+export function capacityOfAnnotation(value: string): NodeCapacity {
   const bytes = parseCapacityBytes(value);
   return bytes === undefined
     ? { kind: "garbled", value }
     : { kind: "bytes", bytes, bytesNumber: Number(bytes), gib: wholeGiB(bytes) };
 }
 
-// A class rather than a closure: a request with 5,000 Nodes creates 5,000 of these, most asked once. Each value is
-// replaced by its parse when first asked for; classes the node has no annotation for are not remembered, so pods
-// naming other classes cannot grow what a node holds. The first class (most nodes have one) lives in fields and the
-// others in a flat list searched in order (nodes have a handful): with 5,000 nodes per request, every object a
-// lookup has to visit, and every one created, shows in the latency.
+// A class rather than a closure: the cache holds one per node. Each value is replaced by its parse when first asked
+// for; classes the node has no annotation for are not remembered, so pods naming other classes cannot grow what a
+// node holds. The first class (most nodes have one) lives in fields and the others in a flat list searched in order
+// (nodes have a handful): with 5,000 nodes per request, every object a lookup has to visit shows in the latency.
 class AnnotationCapacities implements NodeCapacities {
   private readonly firstClass: string | undefined;
   private firstValue: string | NodeCapacity | undefined;
@@ -126,13 +143,17 @@ class AnnotationCapacities implements NodeCapacities {
     }
   }
 
+  freeBytes(deviceClass: string): number {
+    return freeBytesOf(this.get(deviceClass));
+  }
+
   get(deviceClass: string): NodeCapacity {
     if (deviceClass === this.firstClass) {
       const value = this.firstValue ?? missingCapacity;
       if (typeof value !== "string") {
         return value;
       }
-      this.firstValue = parsedCapacity(value);
+      this.firstValue = capacityOfAnnotation(value);
       return this.firstValue;
     }
     const others = this.others ?? [];
@@ -142,7 +163,7 @@ class AnnotationCapacities implements NodeCapacities {
         if (typeof value !== "string") {
           return value;
         }
-        const capacity = parsedCapacity(value);
+        const capacity = capacityOfAnnotation(value);
         others[i + 1] = capacity;
         return capacity;
       }

@@ -1,14 +1,27 @@
 import { describe, expect, it } from "vitest";
-import { ExtenderArgsError, parseExtenderArgs as parseBytes } from "./extender-args.js";
+import { createBufferPool } from "./buffer-pool.js";
+import { freeGarbled, freeHuge, freeMissing } from "./capacity.js";
+import { ExtenderArgsError, parseExtenderArgs as parseBytes, type NodeObjectList, type OfferedNodes } from "./extender-args.js";
 import { JsonSyntaxError } from "./json-scan.js";
+import { createJsonWriter } from "./json-writer.js";
 
 /** Encodes a body the way kube-scheduler does, then parses it. */
 function parseExtenderArgs(body: unknown) {
   return parseBytes(JSON.stringify(body));
 }
 
-/** Knows no name, so resolving NodeNames through it gives every name back decoded. */
-const noLookup = { get: () => undefined, getByUtf8: () => undefined };
+function namesOf(nodes: OfferedNodes | undefined): string[] {
+  return Array.from({ length: nodes?.length ?? 0 }, (_, index) => nodes?.name(index) ?? "");
+}
+
+const pool = createBufferPool(64);
+
+/** Node `index`'s JSON text as the list writes it. */
+function itemText(nodes: NodeObjectList | undefined, index: number): string {
+  const writer = createJsonWriter(0, pool);
+  nodes?.writeItem(writer, index);
+  return writer.finish().toString();
+}
 
 const pod = { metadata: { name: "web", namespace: "default", annotations: { "capacity.topolvm.cybozu.com/ssd": "1" } } };
 const nodeA = { metadata: { name: "a", annotations: { "capacity.topolvm.cybozu.com/ssd": "2" } }, status: { x: 1 } };
@@ -17,28 +30,34 @@ describe("parseExtenderArgs", () => {
   it("reads the Go field names kube-scheduler sends today", () => {
     const args = parseExtenderArgs({ Pod: pod, Nodes: { items: [nodeA] }, NodeNames: null });
     expect(args.pod).toEqual({ name: "web", namespace: "default", annotations: pod.metadata.annotations });
-    expect(args.nodes?.map(({ name, capacities }) => ({ name, ssd: capacities.get("ssd") }))).toEqual([
-      { name: "a", ssd: { kind: "bytes", bytes: 2n, bytesNumber: 2, gib: 0 } },
-    ]);
-    expect(JSON.parse(args.nodes?.[0]?.raw.toString() ?? "")).toEqual(nodeA);
+    expect(namesOf(args.nodes)).toEqual(["a"]);
+    expect(args.nodes?.capacities(0).get("ssd")).toEqual({ kind: "bytes", bytes: 2n, bytesNumber: 2, gib: 0 });
+    expect(JSON.parse(itemText(args.nodes, 0))).toEqual(nodeA);
     expect(args.nodeNames).toBeUndefined();
   });
 
   it("reads the capacity annotations of a Node among its others", () => {
     const node = { metadata: { name: "n", annotations: { "capacity.topolvm.cybozu.com/ssd": "1", "example.com/x": "y" } } };
-    const capacities = parseExtenderArgs({ Pod: pod, Nodes: { items: [node] } }).nodes?.[0]?.capacities;
+    const capacities = parseExtenderArgs({ Pod: pod, Nodes: { items: [node] } }).nodes?.capacities(0);
     expect(capacities?.get("ssd")).toEqual({ kind: "bytes", bytes: 1n, bytesNumber: 1, gib: 0 });
   });
 
   it("reads several capacity annotations, the last of a key given twice", () => {
     const node = '{"metadata": {"name": "n", "annotations": {"capacity.topolvm.cybozu.com/ssd": "1", ' +
       '"capacity.topolvm.cybozu.com/hdd": "2", "capacity.topolvm.cybozu.com/ssd": "3"}}}';
-    const capacities = parseBytes(`{"Pod": {}, "Nodes": {"items": [${node}]}}`).nodes?.[0]?.capacities;
+    const capacities = parseBytes(`{"Pod": {}, "Nodes": {"items": [${node}]}}`).nodes?.capacities(0);
     expect([capacities?.get("ssd"), capacities?.get("hdd"), capacities?.get("nvme")]).toEqual([
       { kind: "bytes", bytes: 3n, bytesNumber: 3, gib: 0 },
       { kind: "bytes", bytes: 2n, bytesNumber: 2, gib: 0 },
       { kind: "missing" },
     ]);
+    expect([capacities?.freeBytes("ssd"), capacities?.freeBytes("hdd"), capacities?.freeBytes("nvme")]).toEqual([3, 2, freeMissing]);
+  });
+
+  it("finds a capacity annotation whose key is written with escapes", () => {
+    const node = '{"metadata": {"name": "n", "annotations": {"capacity.topolvm.cybozu.com\\/s\\u0073d": "7"}}}';
+    const capacities = parseBytes(`{"Pod": {}, "Nodes": {"items": [${node}]}}`).nodes?.capacities(0);
+    expect(capacities?.freeBytes("ssd")).toBe(7);
   });
 
   it("reads byte counts past 15 digits and keeps garbled values to report", () => {
@@ -48,32 +67,41 @@ describe("parseExtenderArgs", () => {
       "capacity.topolvm.cybozu.com/empty": "",
     };
     const node = { metadata: { name: "n", annotations } };
-    const capacities = parseExtenderArgs({ Pod: pod, Nodes: { items: [node] } }).nodes?.[0]?.capacities;
+    const capacities = parseExtenderArgs({ Pod: pod, Nodes: { items: [node] } }).nodes?.capacities(0);
     expect(capacities?.get("big")).toMatchObject({ kind: "bytes", bytes: 2n ** 64n - 1n, gib: 2 ** 34 - 1 });
     expect(capacities?.get("bad")).toEqual({ kind: "garbled", value: "5Gi" });
     expect(capacities?.get("empty")).toEqual({ kind: "garbled", value: "" });
+    expect(["big", "bad", "empty"].map((deviceClass) => capacities?.freeBytes(deviceClass))).toEqual([freeHuge, freeGarbled, freeGarbled]);
+  });
+
+  it("visits every Node's capacities in order through one view", () => {
+    const items = [1, 2, 3].map((free) => ({ metadata: { name: `n${free}`, annotations: { "capacity.topolvm.cybozu.com/ssd": String(free) } } }));
+    const nodes = parseExtenderArgs({ Pod: pod, Nodes: { items } }).nodes;
+    const seen: [number, number][] = [];
+    nodes?.eachCapacities((capacities, index) => seen.push([index, capacities.freeBytes("ssd")]));
+    expect(seen).toEqual([[0, 1], [1, 2], [2, 3]]);
   });
 
   it("reads the lowercase keys older releases and other tools send", () => {
     const args = parseExtenderArgs({ pod, nodenames: ["a", "b"] });
     expect(args.pod.name).toBe("web");
     expect(args.nodes).toBeUndefined();
-    expect(args.nodeNames?.resolve(noLookup)).toEqual(["a", "b"]);
+    expect(namesOf(args.nodeNames)).toEqual(["a", "b"]);
   });
 
   it("matches keys case-insensitively, preferring the exact Go name when a body has two spellings", () => {
     const args = parseExtenderArgs({ POD: pod, nodeNames: ["x"], NODENAMES: ["y"], NodeNames: ["z"] });
     expect(args.pod.name).toBe("web");
-    expect(args.nodeNames?.resolve(noLookup)).toEqual(["z"]);
+    expect(namesOf(args.nodeNames)).toEqual(["z"]);
   });
 
   it("ignores unknown fields", () => {
     const args = parseExtenderArgs({ Pod: { ...pod, spec: { weird: true } }, NodeNames: ["a"], Extra: 1 });
-    expect(args.nodeNames?.resolve(noLookup)).toEqual(["a"]);
+    expect(namesOf(args.nodeNames)).toEqual(["a"]);
   });
 
   it("takes a null NodeList items (Go's empty slice) as no nodes", () => {
-    expect(parseExtenderArgs({ Pod: pod, Nodes: { metadata: {}, items: null } }).nodes).toEqual([]);
+    expect(parseExtenderArgs({ Pod: pod, Nodes: { metadata: {}, items: null } }).nodes?.length).toBe(0);
   });
 
   it("accepts a pod without metadata as one that requests nothing", () => {
@@ -87,8 +115,8 @@ describe("parseExtenderArgs", () => {
   it("keeps each Node's JSON text byte for byte, whitespace and escapes included", () => {
     const node = '{ "metadata" : {"name":"n\\u00e9", "annotations": {}} ,"status": {"x": [1, 2.5e3, true, null]} }';
     const args = parseBytes(` {"Pod": {}, "Nodes": {"items": [${node}, {"metadata":{"name":"m"}}]}} `);
-    expect(args.nodes?.map((n) => n.name)).toEqual(["n\u00e9", "m"]);
-    expect(args.nodes?.[0]?.raw.toString()).toBe(node);
+    expect(namesOf(args.nodes)).toEqual(["n\u00e9", "m"]);
+    expect(itemText(args.nodes, 0)).toBe(node);
   });
 
   it.each([

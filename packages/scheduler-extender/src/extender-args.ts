@@ -1,10 +1,16 @@
-import type { CandidateNode } from "./candidate-node.js";
-import { capacitiesOfPairs, capacityOfSafeInteger, type CapacityPairs } from "./capacity.js";
+import {
+  capacityOfAnnotation,
+  freeBytesOf,
+  freeMissing,
+  type NodeCapacities,
+  type NodeCapacity,
+} from "./capacity.js";
 import type { JsonWriter } from "./json-writer.js";
 import type { NameLookup } from "./name-index.js";
 import { capacityAnnotationPrefix } from "./topolvm-names.js";
 import {
   expectEnd,
+  isPlain,
   jsonText,
   memberIs,
   memberKey,
@@ -36,26 +42,186 @@ export interface PodInfo {
   readonly annotations: Readonly<Record<string, string>> | undefined;
 }
 
-/**
- * A full Node object from the request: its name, its capacity annotations (the only ones kept) and its JSON text to
- * echo back verbatim.
- */
-export interface NodeObject extends CandidateNode {
-  readonly raw: Buffer;
-}
-
-/**
- * A request's NodeNames, kept as the JSON text they arrived in: resolving them through a NameLookup finds each name
- * by its bytes, without decoding it.
- */
-export interface NodeNameList {
+/** The nodes a request offers, in its order, kept as the JSON text they arrived in. */
+export interface OfferedNodes {
   readonly length: number;
-  /** Each name's value in `lookup`, in order; a name `lookup` does not know comes back decoded, as a string. */
-  resolve<T extends object>(lookup: NameLookup<T>): (T | string)[];
-  /** Writes name `index` as the JSON string it arrived as, escapes and all. */
+  /** Node `index`'s name, decoded. */
+  name(index: number): string;
+  /** Writes node `index`'s name as the JSON string it arrived as, escapes and all. */
   writeName(writer: JsonWriter, index: number): void;
   /** The bytes of all names as JSON strings, quotes included. */
   readonly textLength: number;
+}
+
+/**
+ * A request's full Node objects, read only as far as their names and capacity annotations and otherwise kept as the
+ * JSON text they arrived in, to be echoed back. They are offsets into the request body, not an object per Node.
+ */
+export interface NodeObjectList extends OfferedNodes {
+  /** Writes node `index`'s JSON text as it arrived. */
+  writeItem(writer: JsonWriter, index: number): void;
+  /** The bytes of all the Nodes' JSON text. */
+  readonly itemsLength: number;
+  /** Node `index`'s capacity annotations. */
+  capacities(index: number): NodeCapacities;
+  /**
+   * Calls `visit` with every node's capacity annotations, in order. The NodeCapacities passed is one view moved from
+   * node to node: it is valid only during its call.
+   */
+  eachCapacities(visit: (capacities: NodeCapacities, index: number) => void): void;
+}
+
+/** A request's NodeNames, kept as the JSON text they arrived in. */
+export interface NodeNameList extends OfferedNodes {
+  /**
+   * Calls `visit` with each name's value in `lookup`, or undefined where `lookup` does not know it, in order. Names
+   * are found by their bytes, without being decoded; only names with escapes are decoded first.
+   */
+  lookupEach<T>(lookup: NameLookup<T>, visit: (value: T | undefined, index: number) => void): void;
+}
+
+/**
+ * Int32 records appended while a request is read: fixed-size groups of numbers in one typed array that doubles as it
+ * fills, so 5,000 nodes cost a few allocations outside V8's heap and no object per node.
+ */
+class Records {
+  values: Int32Array;
+  count = 0;
+
+  constructor(
+    readonly stride: number,
+    initialCount: number,
+  ) {
+    this.values = new Int32Array(stride * initialCount);
+  }
+
+  /** Appends a record and returns where its numbers start in `values`. */
+  add(): number {
+    const at = this.count * this.stride;
+    if (at + this.stride > this.values.length) {
+      const larger = new Int32Array(this.values.length * 2);
+      larger.set(this.values);
+      this.values = larger;
+    }
+    this.count += 1;
+    return at;
+  }
+}
+
+// A Node record: its JSON text's span, its name's span (a JSON string, quotes included), and its capacity
+// annotations: the first's record number and how many.
+const itemStart = 0;
+const itemEnd = 1;
+const nameStart = 2;
+const nameEnd = 3;
+const firstAnnotation = 4;
+const annotationCount = 5;
+const nodeStride = 6;
+// A capacity annotation record: the key's span (quotes included), whether its bytes are its text (1) or it has to
+// be decoded (0), and the value's span (a JSON string, quotes included).
+const keyStart = 0;
+const keyEnd = 1;
+const keyPlain = 2;
+const valueStart = 3;
+const valueEnd = 4;
+const annotationStride = 5;
+
+function spanText(text: JsonText, start: number, end: number): string {
+  return parseSpan(text, start, end) as string;
+}
+
+/** Whether `bytes[start, end)` is `deviceClass`, for bytes that are their text. */
+function bytesAre(bytes: Buffer, start: number, end: number, deviceClass: string): boolean {
+  if (end - start !== deviceClass.length) {
+    return false;
+  }
+  for (let i = 0; i < deviceClass.length; i++) {
+    if (bytes[start + i] !== deviceClass.charCodeAt(i)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** The capacity annotations of one Node of a request, read from the body's bytes as they are asked for. */
+class BodyCapacities implements NodeCapacities {
+  constructor(
+    private readonly text: JsonText,
+    private readonly nodes: Int32Array,
+    private readonly annotations: Int32Array,
+    public node: number,
+  ) {}
+
+  /** Where the annotation for `deviceClass` starts in `annotations` (the last, for a key given twice), or -1. */
+  private find(deviceClass: string): number {
+    const { text, annotations } = this;
+    const first = this.nodes[this.node * nodeStride + firstAnnotation] ?? 0;
+    const skip = capacityAnnotationPrefix.length;
+    for (let record = first + (this.nodes[this.node * nodeStride + annotationCount] ?? 0) - 1; record >= first; record--) {
+      const at = record * annotationStride;
+      const start = annotations[at + keyStart] ?? 0;
+      const end = annotations[at + keyEnd] ?? 0;
+      const found =
+        annotations[at + keyPlain] === 1
+          ? bytesAre(text.bytes, start + 1 + skip, end - 1, deviceClass)
+          : memberNameAfter(text, start, end, skip) === deviceClass;
+      if (found) {
+        return at;
+      }
+    }
+    return -1;
+  }
+
+  get(deviceClass: string): NodeCapacity {
+    const at = this.find(deviceClass);
+    if (at < 0) {
+      return { kind: "missing" };
+    }
+    return capacityOfAnnotation(spanText(this.text, this.annotations[at + valueStart] ?? 0, this.annotations[at + valueEnd] ?? 0));
+  }
+
+  freeBytes(deviceClass: string): number {
+    const at = this.find(deviceClass);
+    if (at < 0) {
+      return freeMissing;
+    }
+    // Up to 15 digits are read from the bytes; longer values and garbage take the slow way.
+    const bytes = safeIntegerString(this.text, this.annotations[at + valueStart] ?? 0, this.annotations[at + valueEnd] ?? 0);
+    return bytes ?? freeBytesOf(this.get(deviceClass));
+  }
+}
+
+function nodeObjectList(text: JsonText, nodeRecords: Records, annotationRecords: Records): NodeObjectList {
+  const nodes = nodeRecords.values;
+  const annotations = annotationRecords.values;
+  const length = nodeRecords.count;
+  let textLength = 0;
+  let itemsLength = 0;
+  for (let at = 0; at < length * nodeStride; at += nodeStride) {
+    textLength += (nodes[at + nameEnd] ?? 0) - (nodes[at + nameStart] ?? 0);
+    itemsLength += (nodes[at + itemEnd] ?? 0) - (nodes[at + itemStart] ?? 0);
+  }
+  const field = (index: number, offset: number): number => nodes[index * nodeStride + offset] ?? 0;
+  return {
+    length,
+    textLength,
+    itemsLength,
+    name: (index) => spanText(text, field(index, nameStart), field(index, nameEnd)),
+    writeName(writer, index) {
+      writer.bytes(text.bytes, field(index, nameStart), field(index, nameEnd));
+    },
+    writeItem(writer, index) {
+      writer.bytes(text.bytes, field(index, itemStart), field(index, itemEnd));
+    },
+    capacities: (index) => new BodyCapacities(text, nodes, annotations, index),
+    eachCapacities(visit) {
+      const view = new BodyCapacities(text, nodes, annotations, 0);
+      for (let index = 0; index < length; index++) {
+        view.node = index;
+        visit(view, index);
+      }
+    },
+  };
 }
 
 /**
@@ -65,7 +231,7 @@ export interface NodeNameList {
  */
 export interface ExtenderArgs {
   readonly pod: PodInfo;
-  readonly nodes: readonly NodeObject[] | undefined;
+  readonly nodes: NodeObjectList | undefined;
   readonly nodeNames: NodeNameList | undefined;
 }
 
@@ -134,41 +300,37 @@ const nameKey = memberKey("name");
 const itemsKey = memberKey("items");
 
 /**
- * Reads the Nodes of one request. Each Node is decoded only as far as its name and capacity annotations (the only
- * ones placement reads, though every annotation value must be a string); the rest is kept as the JSON text to echo
+ * Reads the Nodes of one request into records. Each Node is read only as far as its name and capacity annotations
+ * (the only ones placement reads, though every annotation value must be a string); the rest stays JSON text to echo
  * back. One reader serves all the request's Nodes, so no callbacks are created per Node.
  */
-function createNodeReader(text: JsonText): (offset: number, index: number) => { node: NodeObject; end: number } {
+function createNodeReader(text: JsonText, nodes: Records, annotations: Records): (offset: number, index: number) => number {
   let index = 0;
-  let name: unknown;
-  let capacities: CapacityPairs | undefined;
+  /** Where the current Node's record starts in `nodes.values`. */
+  let node = 0;
   const path = (): string => `Nodes.items[${index}]`;
 
-  const onAnnotation = (keyStart: number, keyEnd: number, valueOffset: number): number => {
+  const onAnnotation = (start: number, end: number, valueOffset: number): number => {
     const isString = valueKind(text, valueOffset) === "string";
-    const valueEnd = skipValue(text, valueOffset);
+    const valueStop = skipValue(text, valueOffset);
     if (!isString) {
-      throw new ExtenderArgsError(`${path()}.metadata.annotations[${JSON.stringify(memberName(text, keyStart, keyEnd))}] must be a string`);
+      throw new ExtenderArgsError(`${path()}.metadata.annotations[${JSON.stringify(memberName(text, start, end))}] must be a string`);
     }
-    if (memberStartsWith(text, keyStart, keyEnd, capacityPrefixKey)) {
-      const deviceClass = memberNameAfter(text, keyStart, keyEnd, capacityAnnotationPrefix.length);
-      // Byte counts are parsed here from their digits; anything else is kept as text, to be judged when read.
-      const digits = safeIntegerString(text, valueOffset, valueEnd);
-      const value = digits === undefined ? (parseSpan(text, valueOffset, valueEnd) as string) : capacityOfSafeInteger(digits);
-      capacities ??= [];
-      // A key given twice keeps its last value, as Go's decoder does.
-      let known = 0;
-      while (known < capacities.length && capacities[known] !== deviceClass) {
-        known += 2;
-      }
-      capacities[known] = deviceClass;
-      capacities[known + 1] = value;
+    if (memberStartsWith(text, start, end, capacityPrefixKey)) {
+      const at = annotations.add();
+      const values = annotations.values;
+      values[at + keyStart] = start;
+      values[at + keyEnd] = end;
+      values[at + keyPlain] = isPlain(text.bytes, start, end) ? 1 : 0;
+      values[at + valueStart] = valueOffset;
+      values[at + valueEnd] = valueStop;
+      nodes.values[node + annotationCount] = (nodes.values[node + annotationCount] ?? 0) + 1;
     }
-    return valueEnd;
+    return valueStop;
   };
 
-  const onMetadataField = (nameStart: number, nameEnd: number, fieldOffset: number): number => {
-    if (memberIs(text, nameStart, nameEnd, annotationsKey)) {
+  const onMetadataField = (start: number, end: number, fieldOffset: number): number => {
+    if (memberIs(text, start, end, annotationsKey)) {
       const kind = valueKind(text, fieldOffset);
       if (kind === "object") {
         return walkObject(text, fieldOffset, onAnnotation);
@@ -180,15 +342,18 @@ function createNodeReader(text: JsonText): (offset: number, index: number) => { 
       return fieldEnd;
     }
     const fieldEnd = skipValue(text, fieldOffset);
-    if (memberIs(text, nameStart, nameEnd, nameKey)) {
-      name = parseSpan(text, fieldOffset, fieldEnd);
+    if (memberIs(text, start, end, nameKey)) {
+      // A name given twice counts as its last, as Go's decoder takes it.
+      const isName = valueKind(text, fieldOffset) === "string" && fieldEnd - fieldOffset > 2;
+      nodes.values[node + nameStart] = isName ? fieldOffset : -1;
+      nodes.values[node + nameEnd] = isName ? fieldEnd : -1;
     }
     return fieldEnd;
   };
 
-  const onNodeMember = (nameStart: number, nameEnd: number, memberOffset: number): number => {
+  const onNodeMember = (start: number, end: number, memberOffset: number): number => {
     const kind = valueKind(text, memberOffset);
-    if (kind === "null" || !memberIs(text, nameStart, nameEnd, metadataKey)) {
+    if (kind === "null" || !memberIs(text, start, end, metadataKey)) {
       return skipValue(text, memberOffset);
     }
     if (kind !== "object") {
@@ -200,22 +365,27 @@ function createNodeReader(text: JsonText): (offset: number, index: number) => { 
 
   return (offset, nodeIndex) => {
     index = nodeIndex;
-    name = undefined;
-    capacities = undefined;
     if (valueKind(text, offset) !== "object") {
       skipValue(text, offset);
       throw new ExtenderArgsError(`${path()} must be a Node object`);
     }
+    node = nodes.add();
+    const values = nodes.values;
+    values[node + nameStart] = -1;
+    values[node + firstAnnotation] = annotations.count;
+    values[node + annotationCount] = 0;
     const end = walkObject(text, offset, onNodeMember);
-    if (typeof name !== "string" || name === "") {
+    if ((nodes.values[node + nameStart] ?? -1) < 0) {
       throw new ExtenderArgsError(`${path()}.metadata.name must be a non-empty string`);
     }
-    return { node: { name, capacities: capacitiesOfPairs(capacities), raw: text.bytes.subarray(offset, end) }, end };
+    nodes.values[node + itemStart] = offset;
+    nodes.values[node + itemEnd] = end;
+    return end;
   };
 }
 
 /** Reads the NodeList starting at `offset`; returns its Nodes (undefined for null) and the offset after it. */
-function parseNodesAt(text: JsonText, offset: number): { nodes: NodeObject[] | undefined; end: number } {
+function parseNodesAt(text: JsonText, offset: number): { nodes: NodeObjectList | undefined; end: number } {
   const kind = valueKind(text, offset);
   if (kind === "null") {
     return { nodes: undefined, end: skipValue(text, offset) };
@@ -224,10 +394,11 @@ function parseNodesAt(text: JsonText, offset: number): { nodes: NodeObject[] | u
     skipValue(text, offset);
     throw new ExtenderArgsError("Nodes must be a NodeList object");
   }
-  const nodes: NodeObject[] = [];
-  const readNode = createNodeReader(text);
-  const end = walkObject(text, offset, (nameStart, nameEnd, valueOffset) => {
-    if (!memberIs(text, nameStart, nameEnd, itemsKey) || valueKind(text, valueOffset) === "null") {
+  const nodes = new Records(nodeStride, 1024);
+  const annotations = new Records(annotationStride, 1024);
+  const readNode = createNodeReader(text, nodes, annotations);
+  const end = walkObject(text, offset, (start, stop, valueOffset) => {
+    if (!memberIs(text, start, stop, itemsKey) || valueKind(text, valueOffset) === "null") {
       // Go encodes an empty NodeList's nil slice as null.
       return skipValue(text, valueOffset);
     }
@@ -235,14 +406,11 @@ function parseNodesAt(text: JsonText, offset: number): { nodes: NodeObject[] | u
       skipValue(text, valueOffset);
       throw new ExtenderArgsError("Nodes.items must be an array");
     }
-    nodes.length = 0;
-    return walkArray(text, valueOffset, (index, itemOffset) => {
-      const { node, end: itemEnd } = readNode(itemOffset, index);
-      nodes.push(node);
-      return itemEnd;
-    });
+    // Should items come twice, the last counts.
+    nodes.count = 0;
+    return walkArray(text, valueOffset, (index, itemOffset) => readNode(itemOffset, index));
   });
-  return { nodes, end };
+  return { nodes: nodeObjectList(text, nodes, annotations), end };
 }
 
 /** Reads the NodeNames array at `offset`, an already validated JSON value. */
@@ -254,38 +422,35 @@ function parseNodeNamesAt(text: JsonText, offset: number): NodeNameList | undefi
   if (kind !== "array") {
     throw new ExtenderArgsError("NodeNames must be an array of node names");
   }
-  // Where each name's content starts and ends (inside its quotes), two numbers per name.
-  const bounds: number[] = [];
+  // Each name's span as a JSON string, quotes included.
+  const spans = new Records(2, 1024);
   let textLength = 0;
   walkArray(text, offset, (index, nameOffset) => {
     const end = skipValue(text, nameOffset);
     if (valueKind(text, nameOffset) !== "string" || end - nameOffset === 2) {
       throw new ExtenderArgsError(`NodeNames[${index}] must be a non-empty string`);
     }
-    bounds.push(nameOffset + 1, end - 1);
+    const at = spans.add();
+    spans.values[at] = nameOffset;
+    spans.values[at + 1] = end;
     textLength += end - nameOffset;
     return end;
   });
-  const decode = (i: number): string => parseSpan(text, (bounds[i] ?? 0) - 1, (bounds[i + 1] ?? 0) + 1) as string;
+  const bounds = spans.values;
+  const name = (index: number): string => spanText(text, bounds[2 * index] ?? 0, bounds[2 * index + 1] ?? 0);
   return {
-    length: bounds.length / 2,
+    length: spans.count,
     textLength,
+    name,
     writeName(writer, index) {
-      writer.bytes(text.bytes, (bounds[2 * index] ?? 0) - 1, (bounds[2 * index + 1] ?? 0) + 1);
+      writer.bytes(text.bytes, bounds[2 * index] ?? 0, bounds[2 * index + 1] ?? 0);
     },
-    resolve<T extends object>(lookup: NameLookup<T>): (T | string)[] {
-      const resolved: (T | string)[] = [];
-      for (let i = 0; i < bounds.length; i += 2) {
+    lookupEach(lookup, visit) {
+      for (let index = 0; index < spans.count; index++) {
         // Names with escapes (kube-scheduler's have none) miss the byte lookup and are found decoded.
-        const found = lookup.getByUtf8(text.bytes, bounds[i] ?? 0, bounds[i + 1] ?? 0);
-        if (found === undefined) {
-          const name = decode(i);
-          resolved.push(lookup.get(name) ?? name);
-        } else {
-          resolved.push(found);
-        }
+        const found = lookup.getByUtf8(text.bytes, (bounds[2 * index] ?? 0) + 1, (bounds[2 * index + 1] ?? 0) - 1);
+        visit(found ?? lookup.get(name(index)), index);
       }
-      return resolved;
     },
   };
 }
@@ -318,7 +483,7 @@ export function parseExtenderArgs(body: Buffer | string): ExtenderArgs {
   }
   const exactSeen = new Set<TopLevelField>();
   let podValue: unknown;
-  let nodes: NodeObject[] | undefined;
+  let nodes: NodeObjectList | undefined;
   let nodeNamesOffset: number | undefined;
   const end = walkObject(text, start, (nameStart, nameEnd, valueOffset) => {
     const match = fieldOf(memberName(text, nameStart, nameEnd));

@@ -2,8 +2,8 @@ import { CapacityRequestError, capacityRequestOf, type CapacityRequest } from ".
 import type { BufferPool } from "./buffer-pool.js";
 import type { CandidateNode } from "./candidate-node.js";
 import type { Divisors } from "./divisors.js";
-import type { ExtenderArgs, NodeNameList, NodeObject } from "./extender-args.js";
-import { unfitReasonOf } from "./filter.js";
+import type { ExtenderArgs, NodeNameList, NodeObjectList, OfferedNodes } from "./extender-args.js";
+import { unfitCheckerOf } from "./filter.js";
 import { createJsonWriter, type JsonWriter } from "./json-writer.js";
 import type { NameLookup } from "./name-index.js";
 import { nodeScoreOf } from "./prioritize.js";
@@ -22,15 +22,6 @@ export interface ExtenderContext {
   readonly nodeCache: NodeCapacitySource | undefined;
 }
 
-/** The nodes a request offered, in its order, as an answer names them. */
-interface OfferedNodes {
-  readonly length: number;
-  /** Writes node `index`'s name as a JSON string. */
-  writeName(writer: JsonWriter, index: number): void;
-  /** About the bytes the names take as JSON strings, to size an answer. */
-  readonly textLength: number;
-}
-
 /**
  * A filter verb's answer, which encodeFilterResult writes as kube-scheduler's ExtenderFilterResult with the Go field
  * names it decodes (k8s.io/kube-scheduler/extender/v1 has no JSON tags). Every rejection goes to
@@ -39,10 +30,11 @@ interface OfferedNodes {
  */
 export interface FilterVerdicts {
   readonly offered: OfferedNodes;
-  /** Why each offered node does not fit, or undefined where it does. */
-  readonly reasons: readonly (string | undefined)[];
-  /** With full-object requests, each offered Node's JSON text as it arrived: those that fit are echoed back. */
-  readonly items: readonly Buffer[] | undefined;
+  /** Each offered node's verdict: 0 where it fits, else the code of why not, `reasons[code - 1]`. */
+  readonly verdicts: Uint16Array;
+  readonly reasons: readonly string[];
+  /** With full-object requests, the offered Nodes: those that fit are echoed back as they arrived. */
+  readonly items: NodeObjectList | undefined;
   /** Whether the answer lists the names of the nodes that fit (names-only requests, full objects sent with names). */
   readonly withNames: boolean;
   readonly error: string;
@@ -58,8 +50,9 @@ export interface NodePriorities {
 const noNames: NodeNameList = {
   length: 0,
   textLength: 0,
-  resolve: () => [],
+  name: () => "",
   writeName: () => undefined,
+  lookupEach: () => undefined,
 };
 
 const emptyLookup: NameLookup<CandidateNode> = { get: () => undefined, getByUtf8: () => undefined };
@@ -67,17 +60,7 @@ const emptyLookup: NameLookup<CandidateNode> = { get: () => undefined, getByUtf8
 const notInCacheReason = "TopoLVM: node is not in topolvm-scheduler's node cache";
 
 function errorResult(error: string): FilterVerdicts {
-  return { offered: noNames, reasons: [], items: undefined, withNames: false, error };
-}
-
-function offeredObjects(nodes: readonly NodeObject[]): OfferedNodes {
-  return {
-    length: nodes.length,
-    textLength: nodes.reduce((sum, node) => sum + node.name.length + 2, 0),
-    writeName: (writer, index) => {
-      writer.string(nodes[index]?.name ?? "");
-    },
-  };
+  return { offered: noNames, verdicts: new Uint16Array(0), reasons: [], items: undefined, withNames: false, error };
 }
 
 /** The pod's request, or the error message to answer with when one of its capacity annotations is garbled. */
@@ -97,9 +80,9 @@ function filterByName(
   nodeNames: NodeNameList,
   nodeCache: NodeCapacitySource | undefined,
 ): FilterVerdicts {
-  const fitsAll = { offered: nodeNames, items: undefined, withNames: true, error: "" };
+  const fitsAll = { offered: nodeNames, verdicts: new Uint16Array(nodeNames.length), items: undefined, withNames: true, error: "" };
   if (request.size === 0) {
-    return { ...fitsAll, reasons: new Array<undefined>(nodeNames.length).fill(undefined) };
+    return { ...fitsAll, reasons: [] };
   }
   if (nodeCache === undefined) {
     return errorResult(
@@ -110,10 +93,12 @@ function filterByName(
   if (!nodeCache.synced()) {
     return errorResult("TopoLVM: topolvm-scheduler's node cache has not synced with the API server yet");
   }
-  const reasonOf = unfitReasonOf(request);
-  const reasons = nodeNames
-    .resolve(nodeCache)
-    .map((node) => (typeof node === "string" ? notInCacheReason : reasonOf(node.capacities)));
+  const checker = unfitCheckerOf(request);
+  const reasons = [...checker.reasons, notInCacheReason];
+  const { verdicts } = fitsAll;
+  nodeNames.lookupEach(nodeCache, (node, index) => {
+    verdicts[index] = node === undefined ? reasons.length : checker.verdictOf(node.capacities);
+  });
   return { ...fitsAll, reasons };
 }
 
@@ -123,35 +108,29 @@ export function predicateVerb(args: ExtenderArgs, context: ExtenderContext): Fil
   if (typeof request === "string") {
     return errorResult(request);
   }
-  if (args.nodes === undefined) {
+  const { nodes } = args;
+  if (nodes === undefined) {
     return filterByName(request, args.nodeNames ?? noNames, context.nodeCache);
   }
-  const reasonOf = unfitReasonOf(request);
-  return {
-    offered: offeredObjects(args.nodes),
-    reasons: args.nodes.map((node) => reasonOf(node.capacities)),
-    items: args.nodes.map((node) => node.raw),
-    withNames: args.nodeNames !== undefined,
-    error: "",
-  };
+  const checker = unfitCheckerOf(request);
+  const verdicts = new Uint16Array(nodes.length);
+  nodes.eachCapacities((capacities, index) => {
+    verdicts[index] = checker.verdictOf(capacities);
+  });
+  return { offered: nodes, verdicts, reasons: checker.reasons, items: nodes, withNames: args.nodeNames !== undefined, error: "" };
 }
 
-/** Writes the offered nodes whose reason is (`fit`) or is not undefined as a JSON array, each with `write`. */
-function writeEach(
-  writer: JsonWriter,
-  reasons: readonly (string | undefined)[],
-  fit: boolean,
-  write: (index: number, reason: string | undefined) => void,
-): void {
+/** Writes the offered nodes that fit (`fit`) or do not as a JSON array's elements, each with `write`. */
+function writeEach(writer: JsonWriter, verdicts: Uint16Array, fit: boolean, write: (index: number, verdict: number) => void): void {
   let first = true;
-  for (let index = 0; index < reasons.length; index++) {
-    const reason = reasons[index];
-    if ((reason === undefined) === fit) {
+  for (let index = 0; index < verdicts.length; index++) {
+    const verdict = verdicts[index] ?? 0;
+    if ((verdict === 0) === fit) {
       if (!first) {
         writer.raw(",");
       }
       first = false;
-      write(index, reason);
+      write(index, verdict);
     }
   }
 }
@@ -161,43 +140,37 @@ function writeEach(
  * node names as they arrived. The caller releases the buffer to the pool once the answer is sent.
  */
 export function encodeFilterResult(result: FilterVerdicts, pool: BufferPool): Buffer {
-  const { offered, reasons, items } = result;
-  // Thousands of nodes share a handful of reasons: each is encoded once.
-  const encoded = new Map<string, Buffer>();
+  const { offered, verdicts, items } = result;
+  // Thousands of nodes share a handful of reasons: each is encoded once, at its code.
+  const encoded = [Buffer.alloc(0), ...result.reasons.map((reason) => Buffer.from(JSON.stringify(reason)))];
   let reasonBytes = 0;
-  for (const reason of reasons) {
-    if (reason !== undefined) {
-      let bytes = encoded.get(reason);
-      if (bytes === undefined) {
-        bytes = Buffer.from(JSON.stringify(reason));
-        encoded.set(reason, bytes);
-      }
-      reasonBytes += bytes.length + 1;
-    }
+  for (const verdict of verdicts) {
+    reasonBytes += (encoded[verdict]?.length ?? 0) + 1;
   }
-  const itemBytes = (items ?? []).reduce((sum, item) => sum + item.length + 1, 0);
-  const writer = createJsonWriter(itemBytes + offered.textLength + reasonBytes + result.error.length + 128, pool);
+  const writer = createJsonWriter(
+    (items?.itemsLength ?? 0) + verdicts.length + offered.textLength + reasonBytes + result.error.length + 128,
+    pool,
+  );
   writer.raw("{");
   if (items !== undefined) {
     writer.raw('"Nodes":{"items":[');
-    writeEach(writer, reasons, true, (index) => {
-      const item = items[index] ?? Buffer.alloc(0);
-      writer.bytes(item, 0, item.length);
+    writeEach(writer, verdicts, true, (index) => {
+      items.writeItem(writer, index);
     });
     writer.raw("]},");
   }
   if (result.withNames) {
     writer.raw('"NodeNames":[');
-    writeEach(writer, reasons, true, (index) => {
+    writeEach(writer, verdicts, true, (index) => {
       offered.writeName(writer, index);
     });
     writer.raw("],");
   }
   writer.raw('"FailedNodes":{},"FailedAndUnresolvableNodes":{');
-  writeEach(writer, reasons, false, (index, reason) => {
+  writeEach(writer, verdicts, false, (index, verdict) => {
     offered.writeName(writer, index);
     writer.raw(":");
-    const bytes = encoded.get(reason ?? "") ?? Buffer.alloc(0);
+    const bytes = encoded[verdict] ?? Buffer.alloc(0);
     writer.bytes(bytes, 0, bytes.length);
   });
   writer.raw('},"Error":');
@@ -230,13 +203,18 @@ export function encodeHostPriorities(priorities: NodePriorities, pool: BufferPoo
 export function prioritizeVerb(args: ExtenderArgs, context: ExtenderContext): NodePriorities {
   const request = requestOf(args);
   const scoreOf = nodeScoreOf(typeof request === "string" ? new Map() : request, context.divisors);
-  if (args.nodes !== undefined) {
-    return { offered: offeredObjects(args.nodes), scores: Uint8Array.from(args.nodes, (node) => scoreOf(node.capacities)) };
+  const { nodes } = args;
+  if (nodes !== undefined) {
+    const scores = new Uint8Array(nodes.length);
+    nodes.eachCapacities((capacities, index) => {
+      scores[index] = scoreOf(capacities);
+    });
+    return { offered: nodes, scores };
   }
   const nodeNames = args.nodeNames ?? noNames;
-  const nodes = nodeNames.resolve(context.nodeCache ?? emptyLookup);
-  return {
-    offered: nodeNames,
-    scores: Uint8Array.from(nodes, (node) => (typeof node === "string" ? minScore : scoreOf(node.capacities))),
-  };
+  const scores = new Uint8Array(nodeNames.length);
+  nodeNames.lookupEach(context.nodeCache ?? emptyLookup, (node, index) => {
+    scores[index] = node === undefined ? minScore : scoreOf(node.capacities);
+  });
+  return { offered: nodeNames, scores };
 }

@@ -1,4 +1,4 @@
-import type { CapacityRequest, NodeCapacities } from "./capacity.js";
+import { exactDoubles, freeGarbled, freeHuge, freeMissing, type CapacityRequest, type NodeCapacities } from "./capacity.js";
 import type { CandidateNode } from "./candidate-node.js";
 
 /** Nodes that fit a pod, in the order given, and the reason each other node does not. */
@@ -7,67 +7,75 @@ export interface FilterOutcome<T extends CandidateNode> {
   readonly failed: Map<string, string>;
 }
 
-/** A requested device-class with the reasons a node can fail it, worded once per request rather than per node. */
-interface WordedClass {
+/**
+ * One request's check of many nodes. Reasons are worded once per request, not per node, and a node's verdict is a
+ * number: 0 when it fits, else the code of its reason, `reasons[code - 1]`.
+ */
+export interface UnfitChecker {
+  readonly reasons: readonly string[];
+  verdictOf(nodeCapacities: NodeCapacities): number;
+}
+
+/** A requested device-class with the codes of the reasons a node can fail it. */
+interface CheckedClass {
   readonly deviceClass: string;
   readonly requestedBytes: bigint;
+  /** The request as a double, rounded when it is 2^53 or more: still above every exact free byte count then. */
   readonly requestedNumber: number;
-  readonly missing: string;
-  readonly garbled: string;
-  readonly short: string;
+  readonly missing: number;
+  readonly garbled: number;
+  readonly short: number;
 }
 
-function wordedClassesOf(request: CapacityRequest): WordedClass[] {
-  return [...request].map(([deviceClass, requestedBytes]) => ({
-    deviceClass,
-    requestedBytes,
-    requestedNumber: Number(requestedBytes),
-    missing: `TopoLVM: node has no capacity annotation for device-class "${deviceClass}"`,
-    garbled: `TopoLVM: node capacity annotation for device-class "${deviceClass}" is not a decimal byte count`,
-    short: `TopoLVM: not enough free space in device-class "${deviceClass}"`,
-  }));
-}
-
-const exactDoubles = 2 ** 53;
-
-/** Whether the capacity is below the request, comparing doubles while both are exact and BigInts above. */
-function hasLess(capacity: { readonly bytes: bigint; readonly bytesNumber: number }, worded: WordedClass): boolean {
-  if (capacity.bytesNumber < exactDoubles && worded.requestedNumber < exactDoubles) {
-    return capacity.bytesNumber < worded.requestedNumber;
-  }
-  return capacity.bytes < worded.requestedBytes;
-}
-
-function firstUnfit(classes: readonly WordedClass[], nodeCapacities: NodeCapacities): string | undefined {
-  for (const worded of classes) {
-    const capacity = nodeCapacities.get(worded.deviceClass);
-    switch (capacity.kind) {
-      case "missing":
-        return worded.missing;
-      case "garbled":
-        return worded.garbled;
-      case "bytes":
-        if (hasLess(capacity, worded)) {
-          return worded.short;
-        }
+function firstUnfit(classes: readonly CheckedClass[], nodeCapacities: NodeCapacities): number {
+  for (const checked of classes) {
+    const free = nodeCapacities.freeBytes(checked.deviceClass);
+    if (free >= 0) {
+      if (free < checked.requestedNumber) {
+        return checked.short;
+      }
+    } else if (free === freeMissing) {
+      return checked.missing;
+    } else if (free === freeGarbled) {
+      return checked.garbled;
+    } else if (free === freeHuge) {
+      const capacity = nodeCapacities.get(checked.deviceClass);
+      if (capacity.kind === "bytes" && capacity.bytes < checked.requestedBytes) {
+        return checked.short;
+      }
     }
   }
-  return undefined;
+  return 0;
 }
 
 /**
- * Why a node cannot hold a pod's request, or undefined when it can: for every requested device-class the node's
- * capacity annotation must be at least the request. Reasons name TopoLVM and the device-class but no byte counts, so
+ * The checker of a request: a node fits when, for every requested device-class, its capacity annotation is at least
+ * the request; an empty request fits every node. Reasons name TopoLVM and the device-class but no byte counts, so
  * kube-scheduler's FailedScheduling event can count nodes that failed for the same reason.
  */
-export function unfitReason(request: CapacityRequest, nodeCapacities: NodeCapacities): string | undefined {
-  return unfitReasonOf(request)(nodeCapacities);
+export function unfitCheckerOf(request: CapacityRequest): UnfitChecker {
+  const reasons: string[] = [];
+  const codeOf = (reason: string): number => reasons.push(reason);
+  const classes = [...request].map(([deviceClass, requestedBytes]): CheckedClass => ({
+    deviceClass,
+    requestedBytes,
+    requestedNumber: requestedBytes < exactDoubles ? Number(requestedBytes) : exactDoubles,
+    missing: codeOf(`TopoLVM: node has no capacity annotation for device-class "${deviceClass}"`),
+    garbled: codeOf(`TopoLVM: node capacity annotation for device-class "${deviceClass}" is not a decimal byte count`),
+    short: codeOf(`TopoLVM: not enough free space in device-class "${deviceClass}"`),
+  }));
+  return { reasons, verdictOf: (nodeCapacities) => firstUnfit(classes, nodeCapacities) };
 }
 
-/** unfitReason for many nodes and one request, its reasons worded once; an empty request fits every node. */
+/** unfitReason for many nodes and one request, through its checker. */
 export function unfitReasonOf(request: CapacityRequest): (nodeCapacities: NodeCapacities) => string | undefined {
-  const classes = wordedClassesOf(request);
-  return (nodeCapacities) => firstUnfit(classes, nodeCapacities);
+  const checker = unfitCheckerOf(request);
+  return (nodeCapacities) => checker.reasons[checker.verdictOf(nodeCapacities) - 1];
+}
+
+/** Why a node cannot hold a pod's request (see unfitCheckerOf), or undefined when it can. */
+export function unfitReason(request: CapacityRequest, nodeCapacities: NodeCapacities): string | undefined {
+  return unfitReasonOf(request)(nodeCapacities);
 }
 
 /** Splits the candidate nodes into those with room for the request and those without; an empty request fits all. */

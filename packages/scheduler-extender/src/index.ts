@@ -2,6 +2,9 @@ export { capacityAnnotationPrefix, capacityResourceName, defaultDeviceClassKey }
 export {
   CapacityRequestError,
   capacityRequestOf,
+  freeGarbled,
+  freeHuge,
+  freeMissing,
   nodeCapacitiesOf,
   parseCapacityBytes,
   type CapacityRequest,
@@ -11,14 +14,15 @@ export {
 export type { CandidateNode } from "./candidate-node.js";
 export { divisorFor, type Divisors } from "./divisors.js";
 export { capacityScore, maxScore, minScore } from "./score.js";
-export { filter, unfitReason, type FilterOutcome } from "./filter.js";
+export { filter, unfitCheckerOf, unfitReason, type FilterOutcome, type UnfitChecker } from "./filter.js";
 export { nodeScore, prioritize, type HostPriority } from "./prioritize.js";
 export {
   ExtenderArgsError,
   parseExtenderArgs,
   type ExtenderArgs,
   type NodeNameList,
-  type NodeObject,
+  type NodeObjectList,
+  type OfferedNodes,
   type PodInfo,
 } from "./extender-args.js";
 export {

@@ -247,7 +247,7 @@ export function valueKind(text: JsonText, offset: number): "object" | "array" | 
 }
 
 /** Whether the string at `[start, end)` (quotes included) is plain ASCII without escapes: its bytes are its text. */
-function isPlain(bytes: Buffer, start: number, end: number): boolean {
+export function isPlain(bytes: Buffer, start: number, end: number): boolean {
   for (let i = start + 1; i < end - 1; i++) {
     const byte = bytes[i] ?? 0;
     if (byte === backslash || byte >= 0x80) {

@@ -1,4 +1,4 @@
-import type { CapacityRequest, NodeCapacities } from "./capacity.js";
+import { freeHuge, type CapacityRequest, type NodeCapacities } from "./capacity.js";
 import type { CandidateNode } from "./candidate-node.js";
 import { divisorFor, type Divisors } from "./divisors.js";
 import { gibScore, maxScore, minScore } from "./score.js";
@@ -19,11 +19,23 @@ function scoredClassesOf(request: CapacityRequest, divisors: Divisors): ScoredCl
   return [...request.keys()].map((deviceClass) => ({ deviceClass, divisor: divisorFor(divisors, deviceClass) }));
 }
 
+const gib = 2 ** 30;
+
+/** One device-class's score on a node: a missing or garbled annotation scores 0. */
+function classScore(nodeCapacities: NodeCapacities, deviceClass: string, divisor: number): number {
+  const free = nodeCapacities.freeBytes(deviceClass);
+  if (free >= 0) {
+    return gibScore(Math.floor(free / gib), divisor);
+  }
+  // Past 2^53 the whole GiB come from the BigInt.
+  const capacity = free === freeHuge ? nodeCapacities.get(deviceClass) : undefined;
+  return capacity?.kind === "bytes" ? gibScore(capacity.gib, divisor) : minScore;
+}
+
 function lowestScore(classes: readonly ScoredClass[], nodeCapacities: NodeCapacities): number {
   let lowest = classes.length === 0 ? minScore : maxScore;
   for (const { deviceClass, divisor } of classes) {
-    const capacity = nodeCapacities.get(deviceClass);
-    lowest = Math.min(lowest, capacity.kind === "bytes" ? gibScore(capacity.gib, divisor) : minScore);
+    lowest = Math.min(lowest, classScore(nodeCapacities, deviceClass, divisor));
   }
   return lowest;
 }
