@@ -394,8 +394,10 @@ function parseNodesAt(text: JsonText, offset: number): { nodes: NodeObjectList |
     skipValue(text, offset);
     throw new ExtenderArgsError("Nodes must be a NodeList object");
   }
-  const nodes = new Records(nodeStride, 1024);
-  const annotations = new Records(annotationStride, 1024);
+  // Sized for Nodes of 2 KB with two capacity annotations each, as kubelet's are at least, to grow rarely.
+  const expectedNodes = Math.ceil((text.bytes.length - offset) / 2048) + 16;
+  const nodes = new Records(nodeStride, expectedNodes);
+  const annotations = new Records(annotationStride, 2 * expectedNodes);
   const readNode = createNodeReader(text, nodes, annotations);
   const end = walkObject(text, offset, (start, stop, valueOffset) => {
     if (!memberIs(text, start, stop, itemsKey) || valueKind(text, valueOffset) === "null") {
@@ -423,7 +425,8 @@ function parseNodeNamesAt(text: JsonText, offset: number): NodeNameList | undefi
     throw new ExtenderArgsError("NodeNames must be an array of node names");
   }
   // Each name's span as a JSON string, quotes included.
-  const spans = new Records(2, 1024);
+  // Sized for names of 10 bytes, as short as Kubernetes' usually are, to grow rarely.
+  const spans = new Records(2, Math.ceil((text.bytes.length - offset) / 13) + 16);
   let textLength = 0;
   walkArray(text, offset, (index, nameOffset) => {
     const end = skipValue(text, nameOffset);
