@@ -60,6 +60,12 @@ describe("parseExtenderArgs", () => {
     expect(capacities?.freeBytes("ssd")).toBe(7);
   });
 
+  it("finds a capacity annotation of a device-class named beyond ASCII", () => {
+    const node = { metadata: { name: "n", annotations: { "capacity.topolvm.cybozu.com/nvme-\u00e9": "5" } } };
+    const capacities = parseExtenderArgs({ Pod: pod, Nodes: { items: [node] } }).nodes?.capacities(0);
+    expect([capacities?.freeBytes("nvme-\u00e9"), capacities?.freeBytes("nvme-e")]).toEqual([5, freeMissing]);
+  });
+
   it("reads byte counts past 15 digits and keeps garbled values to report", () => {
     const annotations = {
       "capacity.topolvm.cybozu.com/big": "18446744073709551615",
@@ -72,6 +78,15 @@ describe("parseExtenderArgs", () => {
     expect(capacities?.get("bad")).toEqual({ kind: "garbled", value: "5Gi" });
     expect(capacities?.get("empty")).toEqual({ kind: "garbled", value: "" });
     expect(["big", "bad", "empty"].map((deviceClass) => capacities?.freeBytes(deviceClass))).toEqual([freeHuge, freeGarbled, freeGarbled]);
+  });
+
+  it("reads more Nodes and names than its records first have room for", () => {
+    const items = Array.from({ length: 300 }, (_, i) => ({ metadata: { name: `n${i}`, annotations: { "capacity.topolvm.cybozu.com/ssd": String(i) } } }));
+    const nodes = parseExtenderArgs({ Pod: pod, Nodes: { items } }).nodes;
+    expect(namesOf(nodes)).toEqual(items.map((item) => item.metadata.name));
+    expect(nodes?.capacities(299).freeBytes("ssd")).toBe(299);
+    const names = items.map((item) => item.metadata.name);
+    expect(namesOf(parseExtenderArgs({ Pod: pod, NodeNames: names }).nodeNames)).toEqual(names);
   });
 
   it("visits every Node's capacities in order through one view", () => {

@@ -105,6 +105,30 @@ describe("predicateVerb with full Node objects", () => {
   });
 });
 
+describe("predicateVerb and prioritizeVerb with byte counts past 2^53", () => {
+  const big = 2n ** 60n;
+  const bigNodes = [
+    { metadata: { name: "one-short", annotations: { [key]: String(big) } } },
+    { metadata: { name: "exact", annotations: { [key]: String(big + 1n) } } },
+  ];
+  const pod = { metadata: { annotations: { [key]: String(big + 1n) } } };
+
+  it("compares them exactly, as BigInts", () => {
+    const result = predicateVerb(parseExtenderArgs({ Pod: pod, Nodes: { items: bigNodes } }), noCache);
+    expect(result.Nodes?.items).toEqual([bigNodes[1]]);
+    expect(Object.keys(result.FailedAndUnresolvableNodes)).toEqual(["one-short"]);
+  });
+
+  it("scores them by their whole GiB", () => {
+    const context = { ...noCache, divisors: { defaultDivisor: 2 ** 25, byDeviceClass: new Map() } };
+    // 2^60 bytes are 2^30 GiB: log2(2^30 / 2^25) = 5.
+    expect(prioritizeVerb(parseExtenderArgs({ Pod: pod, Nodes: { items: bigNodes } }), context)).toEqual([
+      { Host: "one-short", Score: 5 },
+      { Host: "exact", Score: 5 },
+    ]);
+  });
+});
+
 describe("predicateVerb with node names", () => {
   it("looks the nodes up in the cache", () => {
     const result = predicateVerb(parseExtenderArgs({ Pod: podAsking(5), NodeNames: ["huge", "small", "ghost"] }), cached);
