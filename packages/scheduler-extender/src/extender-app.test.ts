@@ -1,5 +1,6 @@
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
+import { until } from "../../../tools/eventually.js";
 import { openRequest, type RawResponse } from "../test/support/raw-request.js";
 import { createExtenderApp, type ExtenderAppOptions } from "./extender-app.js";
 import type { NodeCapacitySource } from "./extender-verbs.js";
@@ -51,6 +52,16 @@ function post(url: string, path: string, body: string): Promise<Response> {
 }
 
 describe("the extender's HTTP adapter", () => {
+  it("calls afterLargeBody once a request of 1 MiB or more is answered, and not for smaller ones", async () => {
+    let calls = 0;
+    const { url } = await start({ afterLargeBody: () => (calls += 1) });
+    await (await post(url, "/predicate", JSON.stringify({ Pod: pod, Nodes: nodes }))).text();
+    expect(calls).toBe(0);
+    const padded = { Pod: pod, Nodes: { items: nodes.items.map((node) => ({ ...node, status: { pad: "x".repeat(600 * 1024) } })) } };
+    expect((await post(url, "/prioritize", JSON.stringify(padded))).status).toBe(200);
+    await until("afterLargeBody to be called", () => Promise.resolve(calls === 1));
+  });
+
   it("serves /predicate and /prioritize with kube-scheduler's JSON", async () => {
     const { url } = await start();
     const filtered = await post(url, "/predicate", JSON.stringify({ Pod: pod, Nodes: nodes }));

@@ -1,25 +1,16 @@
 #!/usr/bin/env node
 import { createRequire } from "node:module";
 import { parseArgs } from "node:util";
-import { setFlagsFromString } from "node:v8";
 import { pino, type Logger } from "pino";
 import { createExtenderApp } from "../extender-app.js";
 import { startExtenderServer, type ExtenderServer } from "../extender-server.js";
+import { tuneHeap } from "../heap-tuning.js";
 import { createExtenderMetrics } from "../metrics.js";
 import { KubeConfigError, connectInCluster, connectWithKubeconfig } from "../kube-connection.js";
 import { createNodeCache, type NodeCache } from "../node-cache.js";
 import { SchedulerOptionsError, loadSchedulerOptions, schedulerOptionsFrom } from "../scheduler-options.js";
 
-// Two of V8's heap heuristics, set before anything is allocated (V8 reads both each time it resizes the heap):
-// - Request bodies (up to 10 MiB of Nodes) arrive in Buffers outside V8's heap, which V8 counts against the old
-//   generation's growth limit. With the default growing factor and this process's small heap that limit is a few
-//   requests away, and full-object requests set off a mark-compact every second or third request where scavenges
-//   would free those Buffers for a fraction of the cost. A growing factor of 4 (limit 4 x the live heap) leaves them
-//   room: the bench measured full-object p99 59 -> 31 ms.
-// - The young generation keeps its initial size instead of growing to 32 MiB: the request paths allocate little on
-//   the heap, and a grown young generation stays resident (idle RSS with 5,000 cached nodes 76 -> 66 MiB).
-setFlagsFromString("--heap-growing-percent=300");
-setFlagsFromString("--semi-space-growth-factor=1");
+const collectYoungGarbage = tuneHeap();
 
 // package.json sits two levels up from both src/bin/ and dist/bin/.
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
@@ -90,6 +81,7 @@ async function main(): Promise<void> {
     context: { divisors: options.divisors, nodeCache },
     metrics,
     logger,
+    afterLargeBody: collectYoungGarbage,
     notReadyReason: () => {
       if (serverRef.current?.draining() === true) {
         return "shutting down";

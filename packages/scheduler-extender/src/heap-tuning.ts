@@ -1,0 +1,29 @@
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+
+/**
+ * Sets three of V8's heap heuristics for a process that serves 10 MiB request bodies with a small heap, and returns
+ * a function that runs a young-generation GC. Call it first thing in the process: V8 reads these flags each time it
+ * resizes the heap, so they apply from then on.
+ *
+ * - Node's HTTP parser hands a body over in fresh 64 KiB Buffers outside V8's heap, 9 MiB of them per full-object
+ *   request, and V8 counts them against the old generation's growth limit. With the default growing factor that
+ *   limit is a few requests away, and full-object requests set off a mark-compact every second or third request. A
+ *   growing factor of 4 (limit 4 x the live heap) leaves them room: full-object p99 59 -> 31 ms in the bench.
+ * - The young generation keeps its initial size instead of growing to 32 MiB: the request paths allocate little on
+ *   the heap, and a grown young generation stays resident (idle RSS with 5,000 cached nodes 76 -> 66 MiB).
+ * - Those Buffers are freed only by a GC, and little heap allocation means few GCs: tens of MiB of them waited
+ *   for one. The returned function lets the server run a young-generation GC (under a millisecond: the young
+ *   generation is small and nearly empty) after each large body, which frees them at once (peak RSS under
+ *   full objects 129 -> 109 MiB).
+ */
+export function tuneHeap(): () => void {
+  setFlagsFromString("--heap-growing-percent=300");
+  setFlagsFromString("--semi-space-growth-factor=1");
+  // V8 installs gc() in contexts created after the flag is set.
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as (options: { type: "minor" }) => void;
+  return () => {
+    gc({ type: "minor" });
+  };
+}
