@@ -22,7 +22,8 @@ import { percentile } from "../support/stats.js";
 // (load.ts); --concurrency N keeps N in flight. Every server stays up for the whole run and the cases take turns in
 // --rounds rounds (after one unrecorded warm-up round), so a slow spell of this shared machine falls on all of them
 // alike.
-// Prints p50/p99 latency, requests/s and peak RSS per case, each round's p99, and our/their throughput ratio.
+// Prints p50/p99 latency, requests/s and peak RSS per case, each round's p99, our/their throughput ratio, and each
+// server's idle RSS once started and again 15 s later, before any request.
 // Targets (DESIGN.md §5): p99 <= 5 ms with names, <= 50 ms with full objects, ratio >= 1.0.
 //   node --import tsx bench/scheduler-extender/bench.ts [--seconds 8] [--rounds 4] [--nodes 5000] [--concurrency 1]
 // Needs `npx nx run scheduler-extender:build`; the Go binary comes from tools/ensure-deps ($TOPOLVM_BIN).
@@ -36,6 +37,7 @@ const rounds = args.get("rounds") ?? 4;
 const nodeCount = args.get("nodes") ?? 5000;
 const concurrency = args.get("concurrency") ?? 1;
 const warmupRequests = 5;
+const settleSeconds = 15;
 
 const goScheduler = join(binDir(), "topolvm-scheduler");
 
@@ -133,7 +135,11 @@ console.log(
 
 const dir = await mkdtemp(join(tmpdir(), "bench-scheduler-extender-"));
 const cases: Case[] = [];
-const idle: string[] = [];
+/** The servers whose idle RSS is printed, each read once started and again once it has settled. */
+const idle: { name: string; pid: number; startedMiB: number }[] = [];
+const addIdle = (name: string, pid: number): void => {
+  idle.push({ name, pid, startedMiB: rssMiB(pid, "VmRSS") });
+};
 const children: (SchedulerProcess | ChildProcess | FloorServer)[] = [];
 const api = await startFakeApiServer(nodes as never[]);
 const addCase = (name: string, url: string, body: Buffer, pid: number): void => {
@@ -144,12 +150,24 @@ try {
   await writeFile(options, 'listen: "127.0.0.1:0"\n');
   const full = await startScheduler(["--config", options]);
   children.push(full);
-  idle.push(`ours (full objects) idle RSS ${rssMiB(full.child.pid ?? 0, "VmRSS").toFixed(0)} MiB`);
+  addIdle("ours (full objects)", full.child.pid ?? 0);
   const kubeconfig = await api.writeKubeconfig(join(dir, "kubeconfig"));
   const cached = await startScheduler(["--config", options, "--kubeconfig", kubeconfig]);
   children.push(cached);
   await until("the node cache to sync", async () => (await fetch(`${cached.url}/status`)).ok);
-  idle.push(`ours (node cache, ${nodeCount} nodes) idle RSS ${rssMiB(cached.child.pid ?? 0, "VmRSS").toFixed(0)} MiB`);
+  addIdle(`ours (node cache, ${nodeCount} nodes)`, cached.child.pid ?? 0);
+
+  const go = existsSync(goScheduler) ? await startGoScheduler(dir) : undefined;
+  if (go === undefined) {
+    console.log(`upstream Go topolvm-scheduler not found at ${goScheduler} (run tools/ensure-deps): no ratio this run`);
+  } else {
+    children.push(go.child);
+    addIdle("upstream Go", go.child.pid ?? 0);
+  }
+  // Idle RSS before any request. Once started it includes what starting left behind (the node cache's list pages);
+  // V8's memory reducer frees that some seconds after the heap goes quiet, as it does in a long-running extender.
+  await new Promise((resolve) => setTimeout(resolve, settleSeconds * 1000));
+  const settled = new Map(idle.map(({ pid }) => [pid, rssMiB(pid, "VmRSS")]));
 
   // The floor answers what we answer, byte for byte.
   const agent = new Agent();
@@ -162,17 +180,13 @@ try {
   const floor = await startFloorServer(answers);
   children.push(floor);
 
-  const go = existsSync(goScheduler) ? await startGoScheduler(dir) : undefined;
-  if (go === undefined) {
-    console.log(`upstream Go topolvm-scheduler not found at ${goScheduler} (run tools/ensure-deps): no ratio this run`);
-  } else {
-    children.push(go.child);
-    idle.push(`upstream Go idle RSS ${rssMiB(go.child.pid ?? 0, "VmRSS").toFixed(0)} MiB`);
+  if (go !== undefined) {
     const theirFilter = await post(agent, `${go.url}/predicate`, fullBody);
     const ours = names(answers["full-predicate"] ?? Buffer.from("{}"));
     const agree = JSON.stringify(ours) === JSON.stringify(names(theirFilter.body));
     console.log(`filter answers agree with upstream: ${agree} (${ours.length} of ${nodeCount} nodes fit)`);
   }
+
   for (const verb of ["predicate", "prioritize"]) {
     addCase(`floor full   /${verb}`, `${floor.url}/full-${verb}`, fullBody, floor.pid);
     addCase(`ours  full   /${verb}`, `${full.url}/${verb}`, fullBody, full.child.pid ?? 0);
@@ -199,8 +213,8 @@ try {
   }
   const peakRss = new Map(cases.map((run) => [run.pid, rssMiB(run.pid, "VmHWM")]));
 
-  for (const line of idle) {
-    console.log(line);
+  for (const { name, pid, startedMiB } of idle) {
+    console.log(`${name} idle RSS ${startedMiB.toFixed(0)} MiB once started, ${(settled.get(pid) ?? Number.NaN).toFixed(0)} MiB settled ${settleSeconds} s later`);
   }
   console.log("case                         requests   p50 ms   p99 ms    req/s  peak RSS MiB  p99 ms per round");
   for (const run of cases) {

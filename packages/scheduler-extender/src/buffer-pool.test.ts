@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createBufferPool } from "./buffer-pool.js";
 
 describe("createBufferPool", () => {
@@ -23,5 +23,23 @@ describe("createBufferPool", () => {
     pool.release(large);
     expect(pool.acquire(8000).buffer).toBe(large.buffer);
     expect(small.length).toBe(100);
+  });
+
+  it("lets its buffer go once it was unused for idleReleaseMs, and not while it is in use", () => {
+    vi.useFakeTimers();
+    try {
+      const pool = createBufferPool(1024, 1000);
+      const first = pool.acquire(4096);
+      vi.advanceTimersByTime(1500);
+      pool.release(first);
+      vi.advanceTimersByTime(500);
+      const second = pool.acquire(4096);
+      expect(second.buffer).toBe(first.buffer);
+      pool.release(second);
+      vi.advanceTimersByTime(1000);
+      expect(pool.acquire(4096).buffer).not.toBe(first.buffer);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

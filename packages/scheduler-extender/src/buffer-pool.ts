@@ -5,15 +5,25 @@ export interface BufferPool {
   release(buffer: Buffer): void;
 }
 
+/** How long a pool keeps its buffer unused before letting it go, by default. */
+export const defaultIdleReleaseMs = 30_000;
+
 /**
  * A pool with a single reusable buffer for sizes of `minPooledBytes` or more. Buffers live outside V8's heap, which
  * collects them lazily: without reuse, back-to-back 10 MiB bodies and answers pile up as garbage and inflate the
  * resident size, and every fresh buffer is fresh pages the kernel has to fault in. kube-scheduler sends one request at
- * a time, so one buffer serves nearly every large body, another every large answer.
+ * a time, so one buffer serves nearly every large body, another every large answer. A buffer left unused for
+ * `idleReleaseMs` is let go, so an extender idle between bursts of scheduling gives its megabytes back.
  */
-export function createBufferPool(minPooledBytes = 1024 * 1024): BufferPool {
+export function createBufferPool(minPooledBytes = 1024 * 1024, idleReleaseMs = defaultIdleReleaseMs): BufferPool {
   let slot: Buffer | undefined;
   let inUse = false;
+  const idle = setTimeout(() => {
+    if (!inUse) {
+      slot = undefined;
+    }
+  }, idleReleaseMs);
+  idle.unref();
   return {
     acquire(sizeBytes) {
       if (sizeBytes < minPooledBytes || inUse) {
@@ -28,6 +38,7 @@ export function createBufferPool(minPooledBytes = 1024 * 1024): BufferPool {
     release(buffer) {
       if (buffer.buffer === slot?.buffer) {
         inUse = false;
+        idle.refresh();
       }
     },
   };
