@@ -86,6 +86,7 @@ describe("the extender's HTTP adapter", () => {
     { body: "[]", message: /^bad ExtenderArgs: request body must be a JSON object \(ExtenderArgs\)$/ },
     { body: JSON.stringify({ Nodes: nodes }), message: /^bad ExtenderArgs: Pod is missing$/ },
     { body: JSON.stringify({ Pod: pod }), message: /^bad ExtenderArgs: one of Nodes or NodeNames is required$/ },
+    { body: '{"Pod": {}, "NodeNames": ["a\\qb"]}', message: /^malformed JSON in request body: bad escape in string at byte 26$/ },
   ])("answers 400 with a message for the body $body", async ({ body, message }) => {
     const { url } = await start();
     for (const path of ["/predicate", "/prioritize"]) {

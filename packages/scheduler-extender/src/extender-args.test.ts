@@ -144,6 +144,9 @@ describe("parseExtenderArgs", () => {
     '{"Pod": {"a": 01}, "NodeNames": []}',
     '{"Pod": {"a": "unterminated}, "NodeNames": []}',
     `{"Pod": {}, "Nodes": ${"[".repeat(2000)}${"]".repeat(2000)}}`,
+    '{"Pod": {}, "NodeNames": ["a\\qb"]}',
+    '{"Pod": {}, "Nodes": {"items": [{"metadata": {"name": "a\\qb"}}]}}',
+    '{"Pod": {"metadata": {"name": "p\\u12"}}, "NodeNames": ["a"]}',
   ])("rejects malformed JSON %#", (text) => {
     expect(() => parseBytes(text)).toThrow(JsonSyntaxError);
   });

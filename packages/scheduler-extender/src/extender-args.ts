@@ -9,6 +9,7 @@ import type { JsonWriter } from "./json-writer.js";
 import type { NameLookup } from "./name-index.js";
 import { capacityAnnotationPrefix } from "./topolvm-names.js";
 import {
+  checkEscapes,
   expectEnd,
   isPlain,
   jsonText,
@@ -345,6 +346,9 @@ function createNodeReader(text: JsonText, nodes: Records, annotations: Records):
     if (memberIs(text, start, end, nameKey)) {
       // A name given twice counts as its last, as Go's decoder takes it.
       const isName = valueKind(text, fieldOffset) === "string" && fieldEnd - fieldOffset > 2;
+      if (isName) {
+        checkEscapes(text, fieldOffset, fieldEnd);
+      }
       nodes.values[node + nameStart] = isName ? fieldOffset : -1;
       nodes.values[node + nameEnd] = isName ? fieldEnd : -1;
     }
@@ -428,7 +432,7 @@ function parseNodeNamesAt(text: JsonText, offset: number): NodeNameList | undefi
   // Sized for names of 10 bytes, as short as Kubernetes' usually are, to grow rarely.
   const spans = new Records(2, Math.ceil((text.bytes.length - offset) / 13) + 16);
   let textLength = 0;
-  walkArray(text, offset, (index, nameOffset) => {
+  const arrayEnd = walkArray(text, offset, (index, nameOffset) => {
     const end = skipValue(text, nameOffset);
     if (valueKind(text, nameOffset) !== "string" || end - nameOffset === 2) {
       throw new ExtenderArgsError(`NodeNames[${index}] must be a non-empty string`);
@@ -440,6 +444,13 @@ function parseNodeNamesAt(text: JsonText, offset: number): NodeNameList | undefi
     return end;
   });
   const bounds = spans.values;
+  // Names are echoed as they arrived, so their escapes must be valid; kube-scheduler's names have none.
+  const backslash = text.bytes.indexOf(0x5c, offset);
+  if (backslash >= 0 && backslash < arrayEnd) {
+    for (let index = 0; index < spans.count; index++) {
+      checkEscapes(text, bounds[2 * index] ?? 0, bounds[2 * index + 1] ?? 0);
+    }
+  }
   const name = (index: number): string => spanText(text, bounds[2 * index] ?? 0, bounds[2 * index + 1] ?? 0);
   return {
     length: spans.count,

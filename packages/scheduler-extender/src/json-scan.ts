@@ -135,7 +135,8 @@ const containers = new Uint8Array(maxDepth);
 /**
  * Validates the JSON value starting at `offset` (after any whitespace) and returns the offset just after it. Strings
  * are checked for termination and raw control characters, not for escape or UTF-8 validity: the parts the extender
- * reads are decoded strictly, and the rest is echoed to the kube-scheduler that sent it.
+ * reads are decoded strictly (parseSpan), the names it echoes have their escapes checked (checkEscapes), and the rest
+ * is echoed to the kube-scheduler that sent it.
  */
 export function skipValue(text: JsonText, offset: number): number {
   const { bytes } = text;
@@ -267,13 +268,30 @@ function hasEscape(bytes: Buffer, start: number, end: number): boolean {
   return false;
 }
 
-/** Decodes the JSON value at `[start, end)`; plain strings (all of Kubernetes' names) skip JSON.parse. */
+/**
+ * Decodes the JSON value at `[start, end)`, which skipValue has checked for structure; plain strings (all of
+ * Kubernetes' names) skip JSON.parse. Throws JsonSyntaxError for what skipValue leaves unchecked, a bad escape.
+ */
 export function parseSpan(text: JsonText, start: number, end: number): unknown {
   const { bytes } = text;
   if (bytes[start] === quote && isPlain(bytes, start, end)) {
     return bytes.toString("latin1", start + 1, end - 1);
   }
-  return JSON.parse(bytes.toString("utf8", start, end));
+  try {
+    return JSON.parse(bytes.toString("utf8", start, end));
+  } catch {
+    throw new JsonSyntaxError(bytes[start] === quote ? "bad escape in string" : "bad escape in a string of the value", start);
+  }
+}
+
+/**
+ * Checks the escapes of the string at `[start, end)` (quotes included), for a string that is echoed as it arrived
+ * rather than decoded: JSON with a bad escape must not go back out.
+ */
+export function checkEscapes(text: JsonText, start: number, end: number): void {
+  if (hasEscape(text.bytes, start, end)) {
+    parseSpan(text, start, end);
+  }
 }
 
 /** The value of a string at `[start, end)` (quotes included) of 1 to 15 decimal digits, else undefined. */
