@@ -6,7 +6,7 @@ export interface BufferPool {
 }
 
 /** How long a pool keeps its buffer unused before letting it go, by default. */
-export const defaultIdleReleaseMs = 30_000;
+const defaultIdleReleaseMs = 30_000;
 
 /**
  * A pool with a single reusable buffer for sizes of `minPooledBytes` or more. Buffers live outside V8's heap, which

@@ -50,7 +50,7 @@ function podName(args: ExtenderArgs): string {
 
 /** The koa application serving the extender's routes; it answers every request and never lets an error escape. */
 export function createExtenderApp(options: ExtenderAppOptions): Koa {
-  const { context, metrics, logger } = options;
+  const { context, metrics, logger, afterLargeBody } = options;
   const bodyLimitBytes = options.bodyLimitBytes ?? defaultBodyLimitBytes;
   const app = new Koa();
   // Bodies run from 64 KiB (5,000 names) to 10 MiB (5,000 Nodes).
@@ -89,7 +89,6 @@ export function createExtenderApp(options: ExtenderAppOptions): Koa {
       summary.nodes = args.nodes?.length ?? args.nodeNames?.length ?? 0;
       summary.shape = args.nodes === undefined ? "names" : "objects";
       const encoded = respond(args, answerBuffers);
-      const { afterLargeBody } = options;
       ctx.res.once("close", () => {
         answerBuffers.release(encoded);
         if (afterLargeBody !== undefined && body.length >= largeBodyBytes) {

@@ -6,7 +6,7 @@ import {
   type NodeCapacity,
 } from "./capacity.js";
 import type { JsonWriter } from "./json-writer.js";
-import type { NameLookup } from "./name-index.js";
+import { bytesAreAscii, type NameLookup } from "./name-index.js";
 import { capacityAnnotationPrefix } from "./topolvm-names.js";
 import {
   checkEscapes,
@@ -15,13 +15,13 @@ import {
   jsonText,
   memberIs,
   memberKey,
-  memberName,
   memberNameAfter,
   memberStartsWith,
   parseSpan,
   safeIntegerString,
   skipValue,
   skipWhitespace,
+  stringAt,
   valueKind,
   walkArray,
   walkObject,
@@ -127,23 +127,6 @@ const valueStart = 3;
 const valueEnd = 4;
 const annotationStride = 5;
 
-function spanText(text: JsonText, start: number, end: number): string {
-  return parseSpan(text, start, end) as string;
-}
-
-/** Whether `bytes[start, end)` is `deviceClass`, for bytes that are their text. */
-function bytesAre(bytes: Buffer, start: number, end: number, deviceClass: string): boolean {
-  if (end - start !== deviceClass.length) {
-    return false;
-  }
-  for (let i = 0; i < deviceClass.length; i++) {
-    if (bytes[start + i] !== deviceClass.charCodeAt(i)) {
-      return false;
-    }
-  }
-  return true;
-}
-
 /** The capacity annotations of one Node of a request, read from the body's bytes as they are asked for. */
 class BodyCapacities implements NodeCapacities {
   constructor(
@@ -164,7 +147,7 @@ class BodyCapacities implements NodeCapacities {
       const end = annotations[at + keyEnd] ?? 0;
       const found =
         annotations[at + keyPlain] === 1
-          ? bytesAre(text.bytes, start + 1 + skip, end - 1, deviceClass)
+          ? bytesAreAscii(text.bytes, start + 1 + skip, end - 1, deviceClass)
           : memberNameAfter(text, start, end, skip) === deviceClass;
       if (found) {
         return at;
@@ -173,12 +156,14 @@ class BodyCapacities implements NodeCapacities {
     return -1;
   }
 
+  /** What the annotation record at `at` says. */
+  private capacityAt(at: number): NodeCapacity {
+    return capacityOfAnnotation(stringAt(this.text, this.annotations[at + valueStart] ?? 0, this.annotations[at + valueEnd] ?? 0));
+  }
+
   get(deviceClass: string): NodeCapacity {
     const at = this.find(deviceClass);
-    if (at < 0) {
-      return { kind: "missing" };
-    }
-    return capacityOfAnnotation(spanText(this.text, this.annotations[at + valueStart] ?? 0, this.annotations[at + valueEnd] ?? 0));
+    return at < 0 ? { kind: "missing" } : this.capacityAt(at);
   }
 
   freeBytes(deviceClass: string): number {
@@ -188,7 +173,7 @@ class BodyCapacities implements NodeCapacities {
     }
     // Up to 15 digits are read from the bytes; longer values and garbage take the slow way.
     const bytes = safeIntegerString(this.text, this.annotations[at + valueStart] ?? 0, this.annotations[at + valueEnd] ?? 0);
-    return bytes ?? freeBytesOf(this.get(deviceClass));
+    return bytes ?? freeBytesOf(this.capacityAt(at));
   }
 }
 
@@ -207,7 +192,7 @@ function nodeObjectList(text: JsonText, nodeRecords: Records, annotationRecords:
     length,
     textLength,
     itemsLength,
-    name: (index) => spanText(text, field(index, nameStart), field(index, nameEnd)),
+    name: (index) => stringAt(text, field(index, nameStart), field(index, nameEnd)),
     writeName(writer, index) {
       writer.bytes(text.bytes, field(index, nameStart), field(index, nameEnd));
     },
@@ -315,7 +300,7 @@ function createNodeReader(text: JsonText, nodes: Records, annotations: Records):
     const isString = valueKind(text, valueOffset) === "string";
     const valueStop = skipValue(text, valueOffset);
     if (!isString) {
-      throw new ExtenderArgsError(`${path()}.metadata.annotations[${JSON.stringify(memberName(text, start, end))}] must be a string`);
+      throw new ExtenderArgsError(`${path()}.metadata.annotations[${JSON.stringify(stringAt(text, start, end))}] must be a string`);
     }
     if (memberStartsWith(text, start, end, capacityPrefixKey)) {
       const at = annotations.add();
@@ -451,7 +436,7 @@ function parseNodeNamesAt(text: JsonText, offset: number): NodeNameList | undefi
       checkEscapes(text, bounds[2 * index] ?? 0, bounds[2 * index + 1] ?? 0);
     }
   }
-  const name = (index: number): string => spanText(text, bounds[2 * index] ?? 0, bounds[2 * index + 1] ?? 0);
+  const name = (index: number): string => stringAt(text, bounds[2 * index] ?? 0, bounds[2 * index + 1] ?? 0);
   return {
     length: spans.count,
     textLength,
@@ -500,7 +485,7 @@ export function parseExtenderArgs(body: Buffer | string): ExtenderArgs {
   let nodes: NodeObjectList | undefined;
   let nodeNamesOffset: number | undefined;
   const end = walkObject(text, start, (nameStart, nameEnd, valueOffset) => {
-    const match = fieldOf(memberName(text, nameStart, nameEnd));
+    const match = fieldOf(stringAt(text, nameStart, nameEnd));
     if (match === undefined || (exactSeen.has(match.field) && !match.exact)) {
       return skipValue(text, valueOffset);
     }

@@ -80,9 +80,16 @@ function filterByName(
   nodeNames: NodeNameList,
   nodeCache: NodeCapacitySource | undefined,
 ): FilterVerdicts {
-  const fitsAll = { offered: nodeNames, verdicts: new Uint16Array(nodeNames.length), items: undefined, withNames: true, error: "" };
+  const answer = (verdicts: Uint16Array, reasons: readonly string[]): FilterVerdicts => ({
+    offered: nodeNames,
+    verdicts,
+    reasons,
+    items: undefined,
+    withNames: true,
+    error: "",
+  });
   if (request.size === 0) {
-    return { ...fitsAll, reasons: [] };
+    return answer(new Uint16Array(nodeNames.length), []);
   }
   if (nodeCache === undefined) {
     return errorResult(
@@ -95,11 +102,11 @@ function filterByName(
   }
   const checker = unfitCheckerOf(request);
   const reasons = [...checker.reasons, notInCacheReason];
-  const { verdicts } = fitsAll;
+  const verdicts = new Uint16Array(nodeNames.length);
   nodeNames.lookupEach(nodeCache, (node, index) => {
     verdicts[index] = node === undefined ? reasons.length : checker.verdictOf(node.capacities);
   });
-  return { ...fitsAll, reasons };
+  return answer(verdicts, reasons);
 }
 
 /** The filter verb (`/predicate`): keeps the nodes whose free capacity covers the pod's request in every class. */
@@ -117,11 +124,23 @@ export function predicateVerb(args: ExtenderArgs, context: ExtenderContext): Fil
   nodes.eachCapacities((capacities, index) => {
     verdicts[index] = checker.verdictOf(capacities);
   });
-  return { offered: nodes, verdicts, reasons: checker.reasons, items: nodes, withNames: args.nodeNames !== undefined, error: "" };
+  return {
+    offered: nodes,
+    verdicts,
+    reasons: checker.reasons,
+    items: nodes,
+    withNames: args.nodeNames !== undefined,
+    error: "",
+  };
 }
 
 /** Writes the offered nodes that fit (`fit`) or do not as a JSON array's elements, each with `write`. */
-function writeEach(writer: JsonWriter, verdicts: Uint16Array, fit: boolean, write: (index: number, verdict: number) => void): void {
+function writeEach(
+  writer: JsonWriter,
+  verdicts: Uint16Array,
+  fit: boolean,
+  write: (index: number, verdict: number) => void,
+): void {
   let first = true;
   for (let index = 0; index < verdicts.length; index++) {
     const verdict = verdicts[index] ?? 0;

@@ -311,8 +311,8 @@ export function safeIntegerString(text: JsonText, start: number, end: number): n
   return value;
 }
 
-/** Decodes the member name at `[start, end)` (quotes included). */
-export function memberName(text: JsonText, start: number, end: number): string {
+/** Decodes the JSON string at `[start, end)` (quotes included): a member name, or a string value. */
+export function stringAt(text: JsonText, start: number, end: number): string {
   return parseSpan(text, start, end) as string;
 }
 
@@ -321,7 +321,7 @@ export function memberNameAfter(text: JsonText, start: number, end: number, skip
   if (isPlain(text.bytes, start, end)) {
     return text.bytes.toString("latin1", start + 1 + skip, end - 1);
   }
-  return memberName(text, start, end).slice(skip);
+  return stringAt(text, start, end).slice(skip);
 }
 
 /** A member name to compare against the scanned text without decoding it: `key` encoded with its quotes. */
@@ -348,7 +348,7 @@ export function memberIs(text: JsonText, start: number, end: number, key: Member
       return true;
     }
   }
-  return hasEscape(bytes, start, end) && memberName(text, start, end) === key.name;
+  return hasEscape(bytes, start, end) && stringAt(text, start, end) === key.name;
 }
 
 /** Whether the member name at `[start, end)` starts with the plain ASCII `prefix`; escaped spellings are decoded. */
@@ -365,7 +365,7 @@ export function memberStartsWith(text: JsonText, start: number, end: number, pre
       return true;
     }
   }
-  return hasEscape(bytes, start, end) && memberName(text, start, end).startsWith(prefix.name);
+  return hasEscape(bytes, start, end) && stringAt(text, start, end).startsWith(prefix.name);
 }
 
 /**

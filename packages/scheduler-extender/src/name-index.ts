@@ -46,19 +46,23 @@ function isAscii(name: string): boolean {
   return true;
 }
 
+/** Whether `bytes[start, end)` spell `text` one byte per character; callers pass ASCII bytes or an ASCII `text`. */
+export function bytesAreAscii(bytes: Buffer, start: number, end: number, text: string): boolean {
+  if (text.length !== end - start) {
+    return false;
+  }
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) !== bytes[start + i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
 function matches(entry: Entry<unknown>, bytes: Buffer, start: number, end: number): boolean {
   const expected = entry.utf8;
   if (expected === undefined) {
-    const { name } = entry;
-    if (name.length !== end - start) {
-      return false;
-    }
-    for (let i = 0; i < name.length; i++) {
-      if (name.charCodeAt(i) !== bytes[start + i]) {
-        return false;
-      }
-    }
-    return true;
+    return bytesAreAscii(bytes, start, end, entry.name);
   }
   return expected.length === end - start && expected.equals(bytes.subarray(start, end));
 }
