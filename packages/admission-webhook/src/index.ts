@@ -25,7 +25,7 @@ export { createWebhookMetrics, type HookName, type RequestResult, type WebhookMe
 export { ObjectShapeError } from "./object-shape.js";
 export { mutatePod } from "./pod-mutator.js";
 export { mutatePersistentVolumeClaim } from "./pvc-mutator.js";
-export { maxQuantityValue, parseQuantity, QuantityError } from "./quantity.js";
+export { maxQuantityValue, parseQuantity, QuantityError } from "@topolvm/proto/quantity";
 export {
   loadServingCertificate,
   type ServingCertificate,
@@ -41,6 +41,6 @@ export {
   deviceClassParameter,
   provisionerName,
   pvcFinalizer,
-} from "./topolvm-names.js";
+} from "@topolvm/proto/names";
 export { createWebhookApp, type WebhookAppOptions } from "./webhook-app.js";
 export { createLogger, loadKubeConfig, type RunningWebhook, startWebhook } from "./webhook-server.js";

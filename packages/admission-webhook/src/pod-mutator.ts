@@ -10,9 +10,9 @@ import {
   requireObject,
   requireString,
 } from "./object-shape.js";
-import { maxQuantityValue, parseQuantity, QuantityError } from "./quantity.js";
+import { maxQuantityValue, parseQuantity, QuantityError } from "@topolvm/proto/quantity";
 import { DeviceClassNameError, deviceClassOf, isTopolvmStorageClass, pickDefaultStorageClass } from "./storage-class.js";
-import { capacityAnnotationPrefix, capacityResourceName, defaultClaimBytes } from "./topolvm-names.js";
+import { capacityAnnotationPrefix, capacityResourceName, defaultClaimBytes } from "@topolvm/proto/names";
 
 /** The value the pod hook gives the capacity resource: a marker for kube-scheduler, the bytes are in annotations. */
 const capacityResourceValue = "1";

@@ -3,7 +3,7 @@ import type { ClusterLookup } from "./cluster-lookup.js";
 import { jsonPointer } from "./json-patch.js";
 import { optionalArray, optionalObject, optionalString, requireObject, requireString } from "./object-shape.js";
 import { isTopolvmStorageClass } from "./storage-class.js";
-import { pvcFinalizer } from "./topolvm-names.js";
+import { pvcFinalizer } from "@topolvm/proto/names";
 
 /**
  * The PVC hook (`pvc-hook.topolvm.cybozu.com`, POST /pvc/mutate): adds the `topolvm.cybozu.com/pvc` finalizer to a

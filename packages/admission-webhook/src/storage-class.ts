@@ -1,5 +1,5 @@
 import type { StorageClassInfo } from "./cluster-lookup.js";
-import { defaultDeviceClassKey, deviceClassParameter, provisionerName } from "./topolvm-names.js";
+import { defaultDeviceClassKey, deviceClassParameter, provisionerName } from "@topolvm/proto/names";
 
 const defaultClassAnnotations = [
   "storageclass.kubernetes.io/is-default-class",

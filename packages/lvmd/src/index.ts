@@ -27,3 +27,6 @@ export { DRAIN_TIMEOUT_MS, REFRESH_INTERVAL_MS, startLvmdServer } from "./lvmd-s
 export type { LvmdServer, LvmdServerOptions } from "./lvmd-server.js";
 export { createVolumeStore } from "./volume-store.js";
 export type { VolumeStore } from "./volume-store.js";
+export { createGrpcServer, registration } from "./grpc-server.js";
+export type { GrpcServer, ServiceRegistration } from "./grpc-server.js";
+export { prepareSocketPath } from "./unix-socket.js";

@@ -1,5 +1,5 @@
 import { wholeGiB } from "./score.js";
-import { capacityAnnotationPrefix } from "./topolvm-names.js";
+import { capacityAnnotationPrefix } from "@topolvm/proto/names";
 
 /** Largest byte count an annotation may carry: lvmd reports free bytes as uint64. */
 const maxCapacityBytes = 2n ** 64n - 1n;

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { defaultListen, parseListenAddress, parseSchedulerOptions } from "./scheduler-options.js";
-import { capacityResourceName } from "./topolvm-names.js";
+import { capacityResourceName } from "@topolvm/proto/names";
 
 const deployDir = fileURLToPath(new URL("../../../deploy/scheduler-config/", import.meta.url));
 

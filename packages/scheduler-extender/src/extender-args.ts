@@ -7,7 +7,7 @@ import {
 } from "./capacity.js";
 import type { JsonWriter } from "./json-writer.js";
 import { bytesAreAscii, type NameLookup } from "./name-index.js";
-import { capacityAnnotationPrefix } from "./topolvm-names.js";
+import { capacityAnnotationPrefix } from "@topolvm/proto/names";
 import {
   checkEscapes,
   expectEnd,

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { capacityRequestOf, nodeCapacitiesOf } from "./capacity.js";
 import type { CandidateNode } from "./candidate-node.js";
 import { filter } from "./filter.js";
-import { defaultDeviceClassKey } from "./topolvm-names.js";
+import { defaultDeviceClassKey } from "@topolvm/proto/names";
 
 const gib = 1n << 30n;
 

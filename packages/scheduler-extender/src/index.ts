@@ -1,4 +1,4 @@
-export { capacityAnnotationPrefix, capacityResourceName, defaultDeviceClassKey } from "./topolvm-names.js";
+export { capacityAnnotationPrefix, capacityResourceName, defaultDeviceClassKey } from "@topolvm/proto/names";
 export {
   CapacityRequestError,
   capacityRequestOf,

@@ -15,7 +15,7 @@ import {
   type SchedulerExtender,
 } from "../../../tools/cluster/src/index.js";
 import { capacityScore } from "../src/score.js";
-import { capacityAnnotationPrefix, capacityResourceName, defaultDeviceClassKey } from "../src/topolvm-names.js";
+import { capacityAnnotationPrefix, capacityResourceName, defaultDeviceClassKey } from "@topolvm/proto/names";
 import { eventually, until } from "../../../tools/eventually.js";
 import { startScheduler, type SchedulerProcess } from "./support/scheduler-process.js";
 

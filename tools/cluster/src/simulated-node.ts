@@ -9,10 +9,8 @@ import {
   type V1Node,
   type V1NodeCondition,
 } from "@kubernetes/client-node";
+import { driverName } from "@topolvm/proto/names";
 
-/** The CSI driver name and the node topology key of TopoLVM (DESIGN.md, names that are part of the contract). */
-export const topolvmDriverName = "topolvm.cybozu.com";
-export const topolvmTopologyKey = "topology.topolvm.cybozu.com/node";
 
 /** Writes of the simulated kubelet are server-side applies under this field manager. */
 const fieldManager = "topolvm-ts-simulated-kubelet";
@@ -243,7 +241,7 @@ export interface CsiNodeInfo {
  * the `csi.volume.kubernetes.io/nodeid` annotation.
  */
 export async function registerCsiDriver(clients: NodeClients, nodeName: string, info: CsiNodeInfo): Promise<void> {
-  const driver = info.driver ?? topolvmDriverName;
+  const driver = info.driver ?? driverName;
   const node = await clients.core.readNode({ name: nodeName });
   const nodeIdAnnotation = "csi.volume.kubernetes.io/nodeid";
   const existingIds = node.metadata?.annotations?.[nodeIdAnnotation];

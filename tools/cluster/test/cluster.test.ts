@@ -3,19 +3,14 @@ import { execFile } from "node:child_process";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
+import { driverName, topologyKey } from "@topolvm/proto/names";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { eventually } from "../../eventually.js";
 import { binaryPath } from "../src/binaries.js";
 import { processStartTime } from "../src/processes.js";
 import { readState } from "../src/state.js";
-import {
-  clusterPrerequisitesMissing,
-  startCluster,
-  topolvmDriverName,
-  topolvmTopologyKey,
-  type LocalCluster,
-} from "../src/index.js";
+import { clusterPrerequisitesMissing, startCluster, type LocalCluster } from "../src/index.js";
 
 const execFileAsync = promisify(execFile);
 const missing = clusterPrerequisitesMissing();
@@ -75,7 +70,7 @@ describe.skipIf(missing.length > 0 && process.env.CI !== "true")("the local clus
       apiVersion: "storage.k8s.io/v1",
       kind: "StorageClass",
       metadata: { name: "topolvm-provisioner" },
-      provisioner: topolvmDriverName,
+      provisioner: driverName,
       volumeBindingMode: "WaitForFirstConsumer",
       allowVolumeExpansion: true,
       parameters: { "topolvm.cybozu.com/device-class": "ssd" },
@@ -160,16 +155,16 @@ describe.skipIf(missing.length > 0 && process.env.CI !== "true")("the local clus
   });
 
   it("registers a CSI driver on a node as kubelet does after NodeGetInfo", async () => {
-    await cluster.registerCsiDriver("node-2", { nodeId: "node-2", topology: { [topolvmTopologyKey]: "node-2" } });
+    await cluster.registerCsiDriver("node-2", { nodeId: "node-2", topology: { [topologyKey]: "node-2" } });
     const storage = cluster.kubeConfig.makeApiClient(StorageV1Api);
     const csiNode = await storage.readCSINode({ name: "node-2" });
     expect(csiNode.spec.drivers).toEqual([
-      expect.objectContaining({ name: topolvmDriverName, nodeID: "node-2", topologyKeys: [topolvmTopologyKey] }),
+      expect.objectContaining({ name: driverName, nodeID: "node-2", topologyKeys: [topologyKey] }),
     ]);
     const node = await core.readNode({ name: "node-2" });
-    expect(node.metadata?.labels?.[topolvmTopologyKey]).toBe("node-2");
+    expect(node.metadata?.labels?.[topologyKey]).toBe("node-2");
     expect(JSON.parse(node.metadata?.annotations?.["csi.volume.kubernetes.io/nodeid"] ?? "{}")).toEqual({
-      [topolvmDriverName]: "node-2",
+      [driverName]: "node-2",
     });
   });
 
