@@ -12,6 +12,13 @@ mkdir -p "$TOPOLVM_CACHE" "$TOPOLVM_BIN"
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# link_workspace_bins: links node_modules/.bin/<bin> for every bin of every workspace package. npm links a bin
+# only if its target existed when it installed, and the targets are in dist/, built after `npm ci`, so call
+# this after each build. Idempotent, offline, and runs no package scripts.
+link_workspace_bins() {
+  (cd "$REPO_ROOT" && npm rebuild --workspaces --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
 # apt_install PKG...: installs the Debian packages that are missing, quietly; nothing when all are present.
 apt_install() {
   local missing=()
