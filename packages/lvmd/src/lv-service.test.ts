@@ -158,6 +158,18 @@ describe("CreateLVSnapshot", () => {
   });
 });
 
+describe("ResizeLV", () => {
+  it("answers a request below the current size with the current size and runs no LVM command", async () => {
+    const { fake, lv } = await setup();
+    await lv.createLV(createReq({ name: "v1", sizeBytes: BigInt(16 * MiB) }));
+    fake.commands.length = 0;
+    const res = await lv.resizeLV(create(lvmd.ResizeLVRequestSchema, { name: "v1", sizeBytes: BigInt(4 * MiB) }));
+    expect(res.sizeBytes).toBe(BigInt(16 * MiB));
+    expect(fake.commands.filter((c) => c[0] !== "lvs" && c[0] !== "fullreport")).toEqual([]);
+    expect(fake.vgs.get("vg")?.lvs.get("v1")?.size).toBe(16 * MiB);
+  });
+});
+
 describe("RemoveLV and ResizeLV on a thin class", () => {
   it("removes only LVs of the class and leaves the pool alone", async () => {
     const { fake, lv } = await setup();

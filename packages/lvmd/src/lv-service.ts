@@ -169,13 +169,9 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
             throw new ConnectError(`logical volume ${name} not found in device-class ${JSON.stringify(dc.name)}`, Code.NotFound);
           }
           const targetBytes = roundToExtents(sizeBytes, vg.extentSizeBytes);
-          if (targetBytes < existing.sizeBytes) {
-            throw new ConnectError(
-              `shrinking is not supported: ${vg.name}/${name} has ${existing.sizeBytes} bytes, requested ${sizeBytes}`,
-              Code.OutOfRange,
-            );
-          }
-          if (targetBytes === existing.sizeBytes) {
+          // lvmd never shrinks: a smaller request answers the current size, as upstream's does, so a node that adopted
+          // an LV larger than its resource's size does not fail on it.
+          if (targetBytes <= existing.sizeBytes) {
             return { result: existing };
           }
           const growBytes = targetBytes - existing.sizeBytes;
