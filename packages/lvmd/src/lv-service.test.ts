@@ -3,7 +3,7 @@ import { Code } from "@connectrpc/connect";
 import { lvmd } from "@topolvm/proto";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { createFakeLvm, type FakeLvm } from "../test/fake-lvm.js";
+import { createFakeLvm, type FakeLv, type FakeLvm } from "../test/fake-lvm.js";
 import { parseConfig } from "./config.js";
 import { toConnectError } from "./errors.js";
 import { createLvService } from "./lv-service.js";
@@ -48,6 +48,13 @@ async function codeOf(call: Promise<unknown>): Promise<Code> {
   }
   throw new Error("the call succeeded");
 }
+
+/** Puts an LV into the fake's VG behind the model's back, as `lvcreate` run by hand would. */
+function makeByHand(fake: FakeLvm, name: string, lv: Partial<FakeLv> & { size: number }): void {
+  fake.vgs.get("vg")?.lvs.set(name, { kind: "-", pool: "", origin: "", tags: [], dataPercent: "", metadataPercent: "", ...lv });
+}
+
+const mutations = (fake: FakeLvm): string[][] => fake.commands.filter((c) => c[0] !== "lvs" && c[0] !== "fullreport");
 
 const createReq = (init: MessageInitShape<typeof lvmd.CreateLVRequestSchema>) => create(lvmd.CreateLVRequestSchema, init);
 const snapReq = (init: MessageInitShape<typeof lvmd.CreateLVSnapshotRequestSchema>) => create(lvmd.CreateLVSnapshotRequestSchema, init);
@@ -137,6 +144,12 @@ describe("CreateLVSnapshot", () => {
     expect(fake.commands.filter((c) => c[0] === "lvchange")).toEqual([["lvchange", "-p", "r", "vg/s1"]]);
   });
 
+  it("answers NotFound for a source that LVM, asked again, does not have either", async () => {
+    const { fake, lv } = await setup();
+    expect(await codeOf(lv.createLVSnapshot(snapReq({ name: "s1", sourceVolume: "nope", deviceClass: "thin", accessType: "rw" })))).toBe(Code.NotFound);
+    expect(fake.commands.map((c) => c[0])).toEqual(["fullreport"]);
+  });
+
   it("removes a snapshot that could not be activated", async () => {
     const { fake, lv } = await setup();
     fake.failNext(["lvchange"], "  activation failed");
@@ -147,7 +160,6 @@ describe("CreateLVSnapshot", () => {
 
   it.each([
     ["a snapshot smaller than its source", { sourceVolume: "thin1", accessType: "rw", sizeBytes: BigInt(MiB) }, Code.OutOfRange],
-    ["a missing source", { sourceVolume: "nope", accessType: "rw" }, Code.NotFound],
     ["an unknown access type", { sourceVolume: "thin1", accessType: "rx" }, Code.InvalidArgument],
     ["a missing source name", { accessType: "rw" }, Code.InvalidArgument],
     ["more than the pool can overprovision", { sourceVolume: "thin1", accessType: "rw", sizeBytes: BigInt(3 * GiB) + 1n }, Code.ResourceExhausted],
@@ -165,8 +177,74 @@ describe("ResizeLV", () => {
     fake.commands.length = 0;
     const res = await lv.resizeLV(create(lvmd.ResizeLVRequestSchema, { name: "v1", sizeBytes: BigInt(4 * MiB) }));
     expect(res.sizeBytes).toBe(BigInt(16 * MiB));
-    expect(fake.commands.filter((c) => c[0] !== "lvs" && c[0] !== "fullreport")).toEqual([]);
+    expect(mutations(fake)).toEqual([]);
     expect(fake.vgs.get("vg")?.lvs.get("v1")?.size).toBe(16 * MiB);
+  });
+});
+
+describe("an LV that LVM has and the model has not seen yet", () => {
+  it("CreateLV of the same size (within extent rounding) adopts it and lists it", async () => {
+    const { fake, lv, vg } = await setup();
+    makeByHand(fake, "byhand", { size: 8 * MiB });
+    const created = await lv.createLV(createReq({ name: "byhand", sizeBytes: BigInt(5 * MiB) }));
+    expect(created.volume).toMatchObject({ name: "byhand", sizeBytes: BigInt(8 * MiB), path: "/dev/vg/byhand" });
+    expect((await vg.getLVList(create(lvmd.GetLVListRequestSchema, {}))).volumes.map((v) => v.name)).toEqual(["byhand"]);
+  });
+
+  it("CreateLV of another size is AlreadyExists and leaves the LV alone", async () => {
+    const { fake, lv } = await setup();
+    makeByHand(fake, "byhand", { size: 8 * MiB });
+    expect(await codeOf(lv.createLV(createReq({ name: "byhand", sizeBytes: BigInt(16 * MiB) })))).toBe(Code.AlreadyExists);
+    expect(mutations(fake).map((c) => c[0])).toEqual(["lvcreate"]);
+    expect(fake.vgs.get("vg")?.lvs.get("byhand")?.size).toBe(8 * MiB);
+  });
+
+  it("ResizeLV finds it: a smaller request answers its size, a larger one grows it", async () => {
+    const { fake, lv } = await setup();
+    makeByHand(fake, "byhand", { size: 8 * MiB });
+    expect((await lv.resizeLV(create(lvmd.ResizeLVRequestSchema, { name: "byhand", sizeBytes: BigInt(4 * MiB) }))).sizeBytes).toBe(BigInt(8 * MiB));
+    makeByHand(fake, "byhand2", { size: 8 * MiB });
+    expect((await lv.resizeLV(create(lvmd.ResizeLVRequestSchema, { name: "byhand2", sizeBytes: BigInt(12 * MiB) }))).sizeBytes).toBe(BigInt(12 * MiB));
+    expect(mutations(fake)).toEqual([["lvextend", "-L", `${12 * MiB}b`, "vg/byhand2"]]);
+  });
+
+  it("RemoveLV removes it", async () => {
+    const { fake, lv } = await setup();
+    makeByHand(fake, "byhand", { size: 8 * MiB });
+    await lv.removeLV(create(lvmd.RemoveLVRequestSchema, { name: "byhand" }));
+    expect(mutations(fake)).toEqual([["lvremove", "-f", "vg/byhand"]]);
+    expect(fake.vgs.get("vg")?.lvs.has("byhand")).toBe(false);
+  });
+
+  it("CreateLVSnapshot adopts a snapshot of that source made by hand, and snapshots a source made by hand", async () => {
+    const { fake, lv } = await setup();
+    makeByHand(fake, "s1", { kind: "V", size: GiB, pool: "pool", origin: "thin1" });
+    const adopted = await lv.createLVSnapshot(snapReq({ name: "s1", sourceVolume: "thin1", deviceClass: "thin", accessType: "ro" }));
+    expect(adopted.snapshot).toMatchObject({ name: "s1", sizeBytes: BigInt(GiB) });
+    expect(mutations(fake).map((c) => c[0])).toEqual(["lvcreate"]);
+
+    makeByHand(fake, "thin2", { kind: "V", size: GiB, pool: "pool" });
+    const res = await lv.createLVSnapshot(snapReq({ name: "s2", sourceVolume: "thin2", deviceClass: "thin", accessType: "ro" }));
+    expect(res.snapshot).toMatchObject({ name: "s2", sizeBytes: BigInt(GiB) });
+  });
+
+  it("CreateLVSnapshot of a name taken by another LV is AlreadyExists and removes nothing", async () => {
+    const { fake, lv } = await setup();
+    makeByHand(fake, "s1", { kind: "V", size: GiB, pool: "pool" });
+    expect(await codeOf(lv.createLVSnapshot(snapReq({ name: "s1", sourceVolume: "thin1", deviceClass: "thin", accessType: "rw" })))).toBe(Code.AlreadyExists);
+    expect(mutations(fake).map((c) => c[0])).toEqual(["lvcreate"]);
+    expect(fake.vgs.get("vg")?.lvs.has("s1")).toBe(true);
+  });
+});
+
+describe("an LV the model has and LVM no longer has", () => {
+  it("RemoveLV succeeds", async () => {
+    const { fake, lv, vg } = await setup();
+    await lv.createLV(createReq({ name: "v1", sizeBytes: BigInt(8 * MiB) }));
+    await vg.getLVList(create(lvmd.GetLVListRequestSchema, {}));
+    fake.vgs.get("vg")?.lvs.delete("v1");
+    await lv.removeLV(create(lvmd.RemoveLVRequestSchema, { name: "v1" }));
+    expect((await vg.getLVList(create(lvmd.GetLVListRequestSchema, {}))).volumes).toEqual([]);
   });
 });
 

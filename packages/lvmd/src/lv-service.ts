@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { CreateLogicalVolumeRequest } from "@topolvm/lvm-exec";
+import { isLvmError, type CreateLogicalVolumeRequest, type LogicalVolume } from "@topolvm/lvm-exec";
 import { lvmd } from "@topolvm/proto";
 import type { Logger } from "pino";
 import type { DeviceClass, LvmdConfig } from "./config.js";
@@ -60,6 +60,29 @@ function sizedRequest(
   return { name, dc, sizeBytes };
 }
 
+/**
+ * The LV of a class by name, and the VG record it was looked up in: when the model has no LV of that name, LVM is
+ * asked before concluding there is none, since the model can be up to a minute behind LVM.
+ */
+async function findLv(vg: VgRecord, reread: () => Promise<VgRecord>, dc: DeviceClass, name: string): Promise<{ vg: VgRecord; lv: LvRecord | undefined }> {
+  const current = vg.lvs.has(name) ? vg : await reread();
+  const lv = current.lvs.get(name);
+  return { vg: current, lv: lv !== undefined && inClass(dc, lv) ? lv : undefined };
+}
+
+/**
+ * After LVM refused a create because the name is taken by an LV the model has not seen yet (made by hand, or left
+ * behind before the last re-read): the VG is re-read and the LV judged by `known` as one the model had (`known`
+ * returns it for a retry of the same request, throws AlreadyExists otherwise). Any other failure is rethrown.
+ */
+async function adoptOnConflict(err: unknown, reread: () => Promise<VgRecord>, known: (vg: VgRecord) => LvRecord | undefined): Promise<LvRecord> {
+  const adopted = isLvmError(err, "AlreadyExists") ? known(await reread()) : undefined;
+  if (adopted === undefined) {
+    throw err;
+  }
+  return adopted;
+}
+
 function withLv(vg: VgRecord, lv: LvRecord, freeDeltaBytes: number): VgRecord {
   return { ...vg, freeBytes: Math.max(0, vg.freeBytes + freeDeltaBytes), lvs: new Map(vg.lvs).set(lv.name, lv) };
 }
@@ -82,17 +105,21 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
 
       const volume = await store.mutate(
         dc.volumeGroup,
-        async (vg, { lvm, changed, finishInBackground }) => {
+        async (vg, { lvm, changed, finishInBackground, reread }) => {
           const allocatedBytes = roundToExtents(sizeBytes, vg.extentSizeBytes * (options.stripes ?? 1));
-          const existing = vg.lvs.get(name);
-          if (existing !== undefined) {
-            if (inClass(dc, existing) && (existing.sizeBytes === allocatedBytes || existing.sizeBytes === sizeBytes)) {
-              return { result: existing };
+          const sameLv = (current: VgRecord): LvRecord | undefined => {
+            const existing = current.lvs.get(name);
+            if (existing === undefined || (inClass(dc, existing) && (existing.sizeBytes === allocatedBytes || existing.sizeBytes === sizeBytes))) {
+              return existing;
             }
             throw new ConnectError(
               `logical volume ${vg.name}/${name} already exists with ${existing.sizeBytes} bytes; requested ${sizeBytes} bytes in device-class ${JSON.stringify(dc.name)}`,
               Code.AlreadyExists,
             );
+          };
+          const existing = sameLv(vg);
+          if (existing !== undefined) {
+            return { result: existing };
           }
           const free = allocatableBytes(dc, vg);
           if (free < allocatedBytes) {
@@ -108,7 +135,11 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
           });
           // Answer as soon as lvcreate has exited 0: lvm-exec's follow-up `lvs` and the VG re-read that completes
           // the model run while the VG stays held, so the next mutation of this VG still sees LVM's own report.
-          await Promise.race([changed, created]);
+          try {
+            await Promise.race([changed, created]);
+          } catch (err) {
+            return { result: await adoptOnConflict(err, reread, sameLv) };
+          }
           finishInBackground(created);
           const lv: LvRecord = {
             name,
@@ -136,13 +167,18 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
       const log = logger.child({ rpc: "RemoveLV", lv: name, deviceClass: dc.name });
       await store.mutate(
         dc.volumeGroup,
-        async (vg, { lvm }) => {
-          const existing = vg.lvs.get(name);
+        async (cached, { lvm, reread }) => {
+          const { vg, lv: existing } = await findLv(cached, reread, dc, name);
           // Removing what is not there already succeeded: retries after a lost answer must not fail.
-          if (existing === undefined || !inClass(dc, existing)) {
+          if (existing === undefined) {
             return { result: undefined };
           }
-          await lvm.removeLogicalVolume({ vgName: vg.name, name });
+          await lvm.removeLogicalVolume({ vgName: vg.name, name }).catch((err: unknown) => {
+            // Removed behind lvmd's back since the model's last re-read: as good as removed by this call.
+            if (!isLvmError(err, "NotFound")) {
+              throw err;
+            }
+          });
           return {
             result: undefined,
             update: (current) => {
@@ -163,9 +199,9 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
       const log = logger.child({ rpc: "ResizeLV", lv: name, deviceClass: dc.name });
       const resized = await store.mutate(
         dc.volumeGroup,
-        async (vg, { lvm }) => {
-          const existing = vg.lvs.get(name);
-          if (existing === undefined || !inClass(dc, existing)) {
+        async (cached, { lvm, reread }) => {
+          const { vg, lv: existing } = await findLv(cached, reread, dc, name);
+          if (existing === undefined) {
             throw new ConnectError(`logical volume ${name} not found in device-class ${JSON.stringify(dc.name)}`, Code.NotFound);
           }
           const targetBytes = roundToExtents(sizeBytes, vg.extentSizeBytes);
@@ -204,9 +240,9 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
       const log = logger.child({ rpc: "CreateLVSnapshot", lv: name, source, deviceClass: dc.name });
       const snapshot = await store.mutate(
         dc.volumeGroup,
-        async (vg, { lvm, run }) => {
-          const origin = vg.lvs.get(source);
-          if (origin === undefined || !inClass(dc, origin)) {
+        async (cached, { lvm, run, reread }) => {
+          const { vg, lv: origin } = await findLv(cached, reread, dc, source);
+          if (origin === undefined) {
             throw new ConnectError(`source volume ${source} not found in device-class ${JSON.stringify(dc.name)}`, Code.NotFound);
           }
           const sizeBytes = requested === 0 ? origin.sizeBytes : requested;
@@ -216,18 +252,27 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
               Code.OutOfRange,
             );
           }
-          const existing = vg.lvs.get(name);
-          if (existing !== undefined) {
-            if (existing.origin === source && existing.poolLv === pool.name && existing.sizeBytes >= sizeBytes) {
-              return { result: existing };
+          const sameSnapshot = (current: VgRecord): LvRecord | undefined => {
+            const existing = current.lvs.get(name);
+            if (existing === undefined || (existing.origin === source && existing.poolLv === pool.name && existing.sizeBytes >= sizeBytes)) {
+              return existing;
             }
             throw new ConnectError(`logical volume ${vg.name}/${name} already exists and is not this snapshot of ${source}`, Code.AlreadyExists);
+          };
+          const existing = sameSnapshot(vg);
+          if (existing !== undefined) {
+            return { result: existing };
           }
           const free = allocatableBytes(dc, vg);
           if (free < sizeBytes) {
             throw noSpace(free, sizeBytes);
           }
-          let created = await lvm.createSnapshot({ vgName: vg.name, sourceName: source, name, tags: req.tags });
+          let created: LogicalVolume;
+          try {
+            created = await lvm.createSnapshot({ vgName: vg.name, sourceName: source, name, tags: req.tags });
+          } catch (err) {
+            return { result: await adoptOnConflict(err, reread, sameSnapshot) };
+          }
           try {
             if (sizeBytes > created.sizeBytes) {
               created = await lvm.extendLogicalVolume({ vgName: vg.name, name, sizeBytes });

@@ -48,6 +48,11 @@ export interface MutationContext {
   readonly run: (args: readonly string[]) => Promise<void>;
   /** Keeps the VG held until `work` settles (its failure is logged, not thrown). */
   readonly finishInBackground: (work: Promise<unknown>) => void;
+  /**
+   * Re-reads the VG from LVM into the model and returns it: for answers the model may be behind on (an LV made by
+   * hand, or left behind before the last periodic re-read).
+   */
+  readonly reread: () => Promise<VgRecord>;
 }
 
 /** A mutation's answer and how it changes the model right away, before LVM's own report confirms it. */
@@ -284,6 +289,10 @@ export function createVolumeStore(options: VolumeStoreOptions): VolumeStore {
             log.warn({ err }, "background part of the mutation failed");
           }),
         );
+      },
+      reread: async () => {
+        apply(await readLvm.fullReport([vgName]));
+        return inventory.get(vgName) ?? vg;
       },
     };
 

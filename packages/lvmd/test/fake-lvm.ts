@@ -137,6 +137,7 @@ export function createFakeLvm(vgs: Record<string, { size: number; extent?: numbe
         const tags = addTags(args);
         if (args.includes("-s")) {
           const [vg, , source] = splitPath(args.at(-1) ?? "");
+          if (vg.lvs.has(name)) return failed(`  Logical Volume "${name}" already exists in volume group`);
           const origin = vg.lvs.get(source);
           if (origin === undefined) return failed(`  Failed to find logical volume "${source}"`);
           vg.lvs.set(name, { ...origin, origin: source, tags });
@@ -151,9 +152,10 @@ export function createFakeLvm(vgs: Record<string, { size: number; extent?: numbe
         }
         const vg = state.get(args.at(-1) ?? "");
         if (vg === undefined) return failed(`  Volume group "${args.at(-1) ?? ""}" not found`);
+        // lvm2 refuses a taken name before it looks at the free space.
+        if (vg.lvs.has(name)) return failed(`  Logical Volume "${name}" already exists in volume group`);
         const size = roundUp(vg, parseBytes(option(args, "-L") ?? ""));
         if (size > vgFree(vg)) return failed(`  Volume group "x" has insufficient free space (0 extents): 1 required.`);
-        if (vg.lvs.has(name)) return failed(`  Logical Volume "${name}" already exists in volume group`);
         vg.lvs.set(name, { kind: "-", size, pool: "", origin: "", tags, dataPercent: "", metadataPercent: "" });
         return ok();
       }
