@@ -149,6 +149,27 @@ device-classes:
     expect(await lvNames("slow")).toEqual([]);
   });
 
+  it("answers for LVs made by hand behind its back at once, without waiting for the periodic re-read", async () => {
+    const byHand = (name: string, sizeBytes: number) => rawLvm(["lvcreate", "-an", "-Zn", "-n", name, "-L", `${sizeBytes}b`, "slow"]);
+
+    await byHand("adopted", 8 * MiB);
+    const adopted = await lv.createLV({ name: "adopted", deviceClass: "hdd", sizeBytes: BigInt(8 * MiB) });
+    expect(adopted.volume).toMatchObject({ name: "adopted", sizeBytes: BigInt(8 * MiB), path: "/dev/slow/adopted" });
+
+    await byHand("other", 8 * MiB);
+    expect(await connectCode(lv.createLV({ name: "other", deviceClass: "hdd", sizeBytes: BigInt(16 * MiB) }))).toBe(Code.AlreadyExists);
+
+    await byHand("larger", 16 * MiB);
+    expect((await lv.resizeLV({ name: "larger", deviceClass: "hdd", sizeBytes: BigInt(8 * MiB) })).sizeBytes).toBe(BigInt(16 * MiB));
+
+    await byHand("unwanted", 8 * MiB);
+    await lv.removeLV({ name: "unwanted", deviceClass: "hdd" });
+    expect(await lvNames("slow")).toEqual(["adopted", "larger", "other"]);
+
+    await Promise.all(["adopted", "larger", "other"].map((name) => lv.removeLV({ name, deviceClass: "hdd" })));
+    expect(await lvNames("slow")).toEqual([]);
+  });
+
   it("honours a v0.5-era request that sends only size_gb, and answers its size_gb", async () => {
     // eslint-disable-next-line @typescript-eslint/no-deprecated -- a v0.5-era client sends exactly this
     const created = await lv.createLV({ name: "legacy", sizeGb: 1n });
