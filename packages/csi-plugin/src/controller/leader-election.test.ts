@@ -60,7 +60,8 @@ function fakeLeases() {
     spec: (): V1LeaseSpec | undefined => (stored === undefined ? undefined : copy(stored).spec),
     /** Writes the Lease as another process would. */
     put(spec: Partial<V1LeaseSpec>): void {
-      const lease = Object.assign(new V1Lease(), stored ?? { metadata: Object.assign(new V1ObjectMeta(), { name, namespace }) });
+      const lease = stored ?? new V1Lease();
+      lease.metadata ??= Object.assign(new V1ObjectMeta(), { name, namespace });
       lease.spec = Object.assign(new V1LeaseSpec(), spec);
       store(lease);
     },
