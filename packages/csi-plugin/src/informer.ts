@@ -9,6 +9,7 @@ import {
   type ResponseContext,
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { createWorkQueue, type Reconcile, type WorkQueue } from "./work-queue.js";
 
 /** An informer with its cache, as client-node's makeInformer and ListWatch build them. */
 export type CachedInformer<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
@@ -108,6 +109,77 @@ export function watchInformer<T extends KubernetesObject>(
       clearTimeout(retryTimer);
       retryTimer = undefined;
       await informer.stop();
+    },
+  };
+}
+
+/** A running controller: an informer feeding a work queue. */
+export interface RunningController {
+  /** Whether the informer has listed once (the controller has seen every object). */
+  synced(): boolean;
+  /** Stops watching, then stops the queue and waits for the running reconciles. */
+  stop(): Promise<void>;
+}
+
+export interface ControllerOptions<T extends KubernetesObject> {
+  /** Name of the controller, for the logs. */
+  readonly name: string;
+  /** The watched objects; not started yet (startController starts and stops it). */
+  readonly informer: CachedInformer<T>;
+  /** The key to reconcile for an added or changed object, or undefined when the object needs nothing. */
+  readonly keyOf: (object: T) => string | undefined;
+  readonly reconcile: Reconcile;
+  readonly logger: Logger;
+  /** Period at which every cached object is offered to keyOf again, as controller-runtime's resync; default 5 min. */
+  readonly resyncMs?: number;
+  /** Work queue tuning (tests shorten the backoff). */
+  readonly concurrency?: number;
+  readonly baseDelayMs?: number;
+  readonly maxDelayMs?: number;
+}
+
+/**
+ * Starts a controller in the client-go shape: informer events pass through `keyOf` into a rate-limited work queue
+ * (deduplicated, one reconcile per key at a time, backoff on errors); the informer restarts itself after errors,
+ * and a periodic resync offers every cached object again so nothing waits on an event that was missed.
+ */
+export function startController<T extends KubernetesObject>(options: ControllerOptions<T>): RunningController {
+  const { name, informer, keyOf, logger } = options;
+  const log = logger.child({ controller: name });
+  const queue: WorkQueue = createWorkQueue({
+    name,
+    reconcile: options.reconcile,
+    logger: log,
+    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+    ...(options.baseDelayMs === undefined ? {} : { baseDelayMs: options.baseDelayMs }),
+    ...(options.maxDelayMs === undefined ? {} : { maxDelayMs: options.maxDelayMs }),
+  });
+  const offer = (object: T): void => {
+    const key = keyOf(object);
+    if (key !== undefined) {
+      queue.add(key);
+    }
+  };
+  informer.on("add", offer);
+  informer.on("update", offer);
+  const watched = watchInformer(informer, { kind: name, logger: log });
+  const resync = setInterval(() => {
+    for (const object of informer.list()) {
+      offer(object);
+    }
+  }, options.resyncMs ?? 300_000);
+  resync.unref();
+  watched.start();
+  log.info("controller started");
+  return {
+    synced: () => watched.synced(),
+    async stop() {
+      clearInterval(resync);
+      informer.off("add", offer);
+      informer.off("update", offer);
+      await watched.stop();
+      await queue.stop();
+      log.info("controller stopped");
     },
   };
 }
