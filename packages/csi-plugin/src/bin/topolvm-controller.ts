@@ -12,7 +12,7 @@ import { createControllerService } from "../controller/controller-service.js";
 import { startCsiServer } from "../csi-server.js";
 import { createHttpEndpoints, listen, type Readiness } from "../http-endpoints.js";
 import { createIdentityService } from "../identity-service.js";
-import { runInformer } from "../informer-runner.js";
+import { watchInformer } from "../informer.js";
 import { createLogicalVolumeClient } from "../logical-volume/logical-volume-client.js";
 import { createLogicalVolumeIndex } from "../logical-volume/logical-volume-index.js";
 import { createLogger } from "../logger.js";
@@ -92,7 +92,7 @@ async function main(): Promise<void> {
   const coreApi = kubeConfig.makeApiClient(CoreV1Api);
   const nodeInformer = makeInformer<V1Node>(kubeConfig, "/api/v1/nodes", () => coreApi.listNode());
   const nodes: NodeLister = { get: (name) => nodeInformer.get(name), list: () => nodeInformer.list() };
-  const informers = [runInformer("LogicalVolume", logicalVolumeInformer, logger), runInformer("Node", nodeInformer, logger)];
+  const informers = [watchInformer(logicalVolumeInformer, { kind: "LogicalVolume", logger }), watchInformer(nodeInformer, { kind: "Node", logger })];
 
   let stopping = false;
   const synced = (): boolean => informers.every((informer) => informer.synced());

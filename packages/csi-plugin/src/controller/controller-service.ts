@@ -3,6 +3,7 @@ import { ApiException } from "@kubernetes/client-node";
 import { csi } from "@topolvm/proto";
 import { resizeRequestedAtAnnotation } from "@topolvm/proto/names";
 import type { Logger } from "pino";
+import { describeError } from "../informer.js";
 import { createKeyedLock } from "../keyed-lock.js";
 import { currentSizeBytes, isDeleting, specSizeBytes, type LogicalVolume } from "../logical-volume/logical-volume.js";
 import type { LogicalVolumeClient } from "../logical-volume/logical-volume-client.js";
@@ -48,10 +49,9 @@ function kubernetesError(action: string, error: unknown): ConnectError {
   }
   if (error instanceof ApiException) {
     const code = error.code === 409 ? Code.Aborted : error.code === 403 ? Code.PermissionDenied : error.code >= 500 || error.code === 429 ? Code.Unavailable : Code.Internal;
-    return new ConnectError(`${action}: the API server answered ${error.code}: ${String(error.body)}`, code, undefined, undefined, error);
+    return new ConnectError(`${action}: ${describeError(error)}`, code, undefined, undefined, error);
   }
-  const message = error instanceof Error ? error.message : String(error);
-  return new ConnectError(`${action}: ${message}`, Code.Unavailable, undefined, undefined, error);
+  return new ConnectError(`${action}: ${describeError(error)}`, Code.Unavailable, undefined, undefined, error);
 }
 
 async function api<T>(action: string, call: () => Promise<T>): Promise<T> {
