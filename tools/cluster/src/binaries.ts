@@ -15,6 +15,16 @@ export const clusterBinaries: readonly ClusterBinary[] = [
   "kubectl",
 ];
 
+/** The Kubernetes CSI sidecars TopoLVM's controller runs with, built by tools/ensure-deps (tools/deps/42-csi-sidecars.sh). */
+export type CsiSidecarBinary = "csi-provisioner" | "csi-resizer" | "csi-snapshotter" | "snapshot-controller";
+
+export const csiSidecarBinaries: readonly CsiSidecarBinary[] = [
+  "csi-provisioner",
+  "csi-resizer",
+  "csi-snapshotter",
+  "snapshot-controller",
+];
+
 /** Returns the binaries that are not built yet. */
 export function missingBinaries(names: readonly string[] = clusterBinaries, dir: string = binDir()): string[] {
   return names.filter((name) => !isExecutable(join(dir, name)));

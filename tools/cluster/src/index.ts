@@ -17,6 +17,18 @@ export type { DeviceClassSpec, NodeSpec } from "./cluster.js";
 export type { SchedulerExtender } from "./control-plane.js";
 export type { CsiNodeInfo, NodeResources } from "./simulated-node.js";
 export type { DeviceClassState, NodeState } from "./state.js";
+export { startTopolvm, topolvmPrerequisitesMissing } from "./topolvm.js";
+export type {
+  LogicalVolumeReport,
+  SchedulingMode,
+  StartTopolvmOptions,
+  StorageClassSpec,
+  ThinPoolKind,
+  Topolvm,
+  TopolvmDeviceClass,
+  TopolvmNode,
+  TopolvmProcess,
+} from "./topolvm.js";
 
 export interface StartClusterOptions {
   /** A count (nodes node-1, node-2, ...) or the nodes themselves; default 1. */
