@@ -12,11 +12,24 @@ mkdir -p "$TOPOLVM_CACHE" "$TOPOLVM_BIN"
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# link_workspace_bins: links node_modules/.bin/<bin> for every bin of every workspace package. npm links a bin
-# only if its target existed when it installed, and the targets are in dist/, built after `npm ci`, so call
-# this after each build. Idempotent, offline, and runs no package scripts.
+# link_workspace_bins: makes node_modules/.bin/<bin> work for every bin of every workspace package. npm links a
+# bin only if its target existed when it installed, and the targets are in dist/, built after `npm ci`, so call
+# this after each build. npm makes a target executable only when it creates its link, and a rebuilt dist/ (tsc,
+# Nx's cache) drops that mode, so the targets are made executable here too. Idempotent, offline, no scripts run.
 link_workspace_bins() {
-  (cd "$REPO_ROOT" && npm rebuild --workspaces --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+  (
+    cd "$REPO_ROOT"
+    npm rebuild --workspaces --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+    npm query .workspace | node -e '
+      const { chmodSync, readFileSync, statSync } = require("node:fs");
+      const { resolve } = require("node:path");
+      for (const { path, bin } of JSON.parse(readFileSync(0, "utf8"))) {
+        for (const target of Object.values(bin ?? {})) {
+          const file = resolve(path, target);
+          chmodSync(file, statSync(file).mode | 0o111);
+        }
+      }'
+  )
 }
 
 # apt_install PKG...: installs the Debian packages that are missing, quietly; nothing when all are present.
