@@ -203,6 +203,12 @@ export function abortableRequest(signal: AbortSignal): ConfigurationOptions {
   };
 }
 
+/** Whether the API server has marked the object for deletion (a Date from a list, a string from a watch). */
+export function isMarkedForDeletion(object: { metadata?: { deletionTimestamp?: unknown } }): boolean {
+  const timestamp = object.metadata?.deletionTimestamp;
+  return timestamp !== undefined && timestamp !== null;
+}
+
 /** A short description of a Kubernetes client error for the logs: the HTTP status and the API server's message. */
 export function describeError(error: unknown): string {
   if (error instanceof ApiException) {

@@ -14,7 +14,7 @@ import {
 } from "@kubernetes/client-node";
 import { driverName, logicalVolumeFinalizer, nodeFinalizer, pendingDeletionAnnotation, provisionerName, topologyKey } from "@topolvm/proto/names";
 import type { Logger } from "pino";
-import { abortableRequest, startController, type CachedInformer, type RunningController } from "../informer.js";
+import { abortableRequest, isMarkedForDeletion, startController, type CachedInformer, type RunningController } from "../informer.js";
 import type { LogicalVolume } from "../logical-volume/logical-volume.js";
 import { isApiStatus, type LogicalVolumeClient } from "../logical-volume/logical-volume-client.js";
 import type { Reconcile } from "../work-queue.js";
@@ -46,12 +46,6 @@ export interface ClusterVolumes {
   readonly storageClasses: readonly V1StorageClass[];
   /** The LogicalVolumes of the node. */
   readonly logicalVolumes: readonly LogicalVolume[];
-}
-
-/** Whether the API server has marked the object for deletion (a Date from a list, a string from a watch). */
-function isMarkedForDeletion(object: { metadata?: { deletionTimestamp?: unknown } }): boolean {
-  const timestamp = object.metadata?.deletionTimestamp;
-  return timestamp !== undefined && timestamp !== null;
 }
 
 /** Whether a Node is being deleted and still waits for our finalizer: the only Nodes this controller acts on. */
