@@ -318,7 +318,7 @@ export function incompatibility(existing: LogicalVolume, existingSizeBytes: bigi
   }
   const allowed = requirements === undefined ? [] : requestedNodes(requirements);
   if (allowed.length > 0 && !allowed.includes(spec.nodeName)) {
-    return `${prefix} on node ${spec.nodeName}, which the accessibility requirements do not allow (${allowed.join(", ")})`;
+    return `${prefix} on node ${spec.nodeName}, which the accessibility requirements do not allow (${[...new Set(allowed)].join(", ")})`;
   }
   return undefined;
 }
