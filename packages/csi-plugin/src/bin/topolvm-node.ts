@@ -1,13 +1,201 @@
 #!/usr/bin/env node
+import { CoreV1Api, KubeConfig, ListWatch, PatchStrategy, setHeaderOptions, Watch, type V1Node } from "@kubernetes/client-node";
+import { unixSocketTransport } from "@topolvm/lvmd";
 import { createRequire } from "node:module";
-import { parseArgs } from "node:util";
+import type { Server } from "node:http";
+import { collectDefaultMetrics, Registry } from "prom-client";
+import { createHttpEndpoints, listen, type ListenAddress, type Readiness } from "../http-endpoints.js";
+import { describeError, startController, watchInformer } from "../informer.js";
+import { createLogger } from "../logger.js";
+import { createLogicalVolumeClient } from "../logical-volume/logical-volume-client.js";
+import { startCapacityAnnotator } from "../node/capacity-annotator.js";
+import { createLogicalVolumeReconciler } from "../node/logical-volume-reconciler.js";
+import { createLvmdClient } from "../node/lvmd-client.js";
+import { createNodeMetrics } from "../node/metrics.js";
+import { NodeFlagError, nodeUsage, parseNodeFlags, type NodeFlags } from "../node/node-flags.js";
 
 // package.json sits two levels up from both src/bin/ and dist/bin/.
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
-const { values } = parseArgs({ options: { version: { type: "boolean" }, help: { type: "boolean" } } });
-if (values.version === true) {
-  process.stdout.write(`topolvm-node ${version}\n`);
-} else {
-  process.stdout.write("Usage: topolvm-node [--version] [--help]\n");
-  process.exitCode = values.help === true ? 0 : 2;
+
+const fieldManager = "topolvm-node";
+/** LogicalVolumes reconciled at once: also the bound on concurrent lvmd mutations from this node. */
+const RECONCILE_CONCURRENCY = 4;
+const LVMD_HEALTH_PERIOD_MS = 5_000;
+/** Longest wait for in-flight reconciles after SIGTERM (kubelet's default grace period is 30 s). */
+const DRAIN_TIMEOUT_MS = 25_000;
+
+function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  try {
+    if (path === undefined) {
+      kubeConfig.loadFromDefault();
+    } else {
+      kubeConfig.loadFromFile(path);
+    }
+  } catch (error) {
+    throw new NodeFlagError(`--kubeconfig: ${JSON.stringify(path ?? "(default)")}: ${(error as Error).message}`);
+  }
+  return kubeConfig;
 }
+
+const sameAddress = (a: ListenAddress, b: ListenAddress): boolean => a.host === b.host && a.port === b.port;
+
+async function run(flags: NodeFlags, kubeConfig: KubeConfig): Promise<number> {
+  const { nodeName } = flags;
+  const logger = createLogger("topolvm-node", flags.logLevel).child({ node: nodeName });
+  logger.info({ version, lvmdSocket: flags.lvmdSocket }, "starting");
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const metrics = createNodeMetrics(registry, nodeName);
+  const lvmd = createLvmdClient(unixSocketTransport(flags.lvmdSocket));
+  const logicalVolumes = createLogicalVolumeClient(kubeConfig, fieldManager);
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+
+  const lvController = startController({
+    name: "logicalvolume",
+    informer: logicalVolumes.informer({ nodeName }),
+    keyOf: (lv) => (lv.spec.nodeName === nodeName ? lv.metadata.name : undefined),
+    reconcile: createLogicalVolumeReconciler({ nodeName, logicalVolumes, lvmd, logger: logger.child({ controller: "logicalvolume" }), metrics }),
+    logger,
+    concurrency: RECONCILE_CONCURRENCY,
+  });
+
+  const annotator = startCapacityAnnotator({
+    nodeName,
+    lvmd,
+    metrics,
+    logger: logger.child({ controller: "node-capacity" }),
+    patchNode: (patch) =>
+      core.patchNode({ name: nodeName, body: patch, fieldManager }, setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch)),
+  });
+  const nodeFieldSelector = `metadata.name=${nodeName}`;
+  const nodeInformer = watchInformer(
+    new ListWatch<V1Node>("/api/v1/nodes", new Watch(kubeConfig), () => core.listNode({ fieldSelector: nodeFieldSelector }), false, undefined, nodeFieldSelector),
+    { kind: "Node", logger },
+  );
+  nodeInformer.informer.on("add", (node) => {
+    annotator.nodeChanged(node);
+  });
+  nodeInformer.informer.on("update", (node) => {
+    annotator.nodeChanged(node);
+  });
+  nodeInformer.informer.on("delete", () => {
+    annotator.nodeChanged(undefined);
+  });
+  nodeInformer.start();
+
+  // lvmd missing at start (or restarting) is a state, not a crash: calls fail Unavailable and are retried.
+  let lvmdServing: boolean | undefined;
+  const checkLvmd = async (): Promise<void> => {
+    const serving = await lvmd.isServing();
+    if (serving !== lvmdServing) {
+      logger[serving ? "info" : "warn"]({ lvmdSocket: flags.lvmdSocket }, serving ? "lvmd is serving" : "lvmd is not serving");
+    }
+    lvmdServing = serving;
+  };
+  void checkLvmd();
+  const healthTimer = setInterval(() => void checkLvmd(), LVMD_HEALTH_PERIOD_MS);
+
+  let stopping = false;
+  const readiness = (): Readiness => {
+    if (stopping) {
+      return { ready: false, reason: "stopping" };
+    }
+    if (lvmdServing !== true) {
+      return { ready: false, reason: `lvmd at ${flags.lvmdSocket} does not answer health checks` };
+    }
+    if (!lvController.synced()) {
+      return { ready: false, reason: "LogicalVolume informer not synced" };
+    }
+    if (!nodeInformer.synced()) {
+      return { ready: false, reason: "Node informer not synced" };
+    }
+    return { ready: true };
+  };
+
+  const servers: Server[] = [];
+  try {
+    if (sameAddress(flags.healthAddress, flags.metricsAddress)) {
+      const server = createHttpEndpoints({ registry, readiness });
+      servers.push(server);
+      await listen(server, flags.healthAddress);
+    } else {
+      const health = createHttpEndpoints({ readiness });
+      const metricsServer = createHttpEndpoints({ registry, readiness });
+      servers.push(health, metricsServer);
+      await listen(health, flags.healthAddress);
+      await listen(metricsServer, flags.metricsAddress);
+    }
+  } catch (error) {
+    logger.fatal({ err: (error as Error).message }, "cannot listen");
+    return 1;
+  }
+  logger.info({ healthAddress: flags.healthAddress, metricsAddress: flags.metricsAddress }, "started");
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once("SIGTERM", resolve);
+    process.once("SIGINT", resolve);
+  });
+  stopping = true;
+  logger.info({ signal }, "stopping: no new work; finishing the running reconciles");
+  clearInterval(healthTimer);
+  const drained = Promise.all([lvController.stop(), annotator.stop(), nodeInformer.stop()]).then(
+    () => true,
+    (error: unknown) => {
+      logger.warn({ err: describeError(error) }, "stopping failed");
+      return true;
+    },
+  );
+  let drainTimer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => {
+    drainTimer = setTimeout(() => {
+      resolve(false);
+    }, DRAIN_TIMEOUT_MS);
+  });
+  if (!(await Promise.race([drained, timedOut]))) {
+    logger.warn({ timeoutMs: DRAIN_TIMEOUT_MS }, "reconciles still running after the drain timeout; exiting (they resume on restart)");
+  }
+  clearTimeout(drainTimer);
+  for (const server of servers) {
+    server.closeAllConnections();
+    server.close();
+  }
+  logger.info("stopped");
+  return 0;
+}
+
+async function main(): Promise<number> {
+  let kubeConfig: KubeConfig;
+  let flags: NodeFlags;
+  try {
+    const command = parseNodeFlags(process.argv.slice(2), process.env);
+    if (command.kind === "help") {
+      process.stdout.write(nodeUsage);
+      return 0;
+    }
+    if (command.kind === "version") {
+      process.stdout.write(`topolvm-node ${version}\n`);
+      return 0;
+    }
+    flags = command.flags;
+    kubeConfig = loadKubeConfig(flags.kubeconfig);
+  } catch (error) {
+    if (error instanceof NodeFlagError) {
+      process.stderr.write(`topolvm-node: ${error.message}\nRun topolvm-node --help for the flags.\n`);
+      return 2;
+    }
+    throw error;
+  }
+  return run(flags, kubeConfig);
+}
+
+main().then(
+  (code) => {
+    process.exit(code);
+  },
+  (error: unknown) => {
+    process.stderr.write(`topolvm-node: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);
