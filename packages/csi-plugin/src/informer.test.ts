@@ -92,6 +92,32 @@ describe("startController", () => {
   });
 });
 
+describe("startController with a shared informer", () => {
+  it("offers what is cached at once, follows its events, and neither starts nor stops it", async () => {
+    const seen: string[] = [];
+    const informer = fakeInformer<V1Node>([labelled("a", "yes")]);
+    await informer.start();
+    const controller = startController<V1Node>({
+      name: "test",
+      informer,
+      shared: { synced: () => true },
+      logger,
+      keyOf: (node) => node.metadata?.name,
+      reconcile: (key) => {
+        seen.push(key);
+        return Promise.resolve(undefined);
+      },
+    });
+    informer.emit("update", labelled("b", "yes"));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(seen).toEqual(["a", "b"]);
+    expect(controller.synced()).toBe(true);
+    await controller.stop();
+    expect(informer.starts).toBe(1);
+    expect(informer.running).toBe(true);
+  });
+});
+
 describe("isMarkedForDeletion", () => {
   it("reads a deletionTimestamp as a Date (from a list) or a string (from a watch)", () => {
     expect(isMarkedForDeletion({ metadata: { deletionTimestamp: new Date() } })).toBe(true);

@@ -124,8 +124,13 @@ export interface RunningController {
 export interface ControllerOptions<T extends KubernetesObject> {
   /** Name of the controller, for the logs. */
   readonly name: string;
-  /** The watched objects; not started yet (startController starts and stops it). */
+  /** The watched objects; not started yet (startController starts and stops it), unless `shared` is given. */
   readonly informer: CachedInformer<T>;
+  /**
+   * The informer is another's, started and stopped by it (a process's one cache of a kind): the controller only
+   * subscribes, and offers what is cached already when it starts.
+   */
+  readonly shared?: { readonly synced: () => boolean };
   /** The key to reconcile for an added or changed object, or undefined when the object needs nothing. */
   readonly keyOf: (object: T) => string | undefined;
   readonly reconcile: Reconcile;
@@ -160,24 +165,30 @@ export function startController<T extends KubernetesObject>(options: ControllerO
       queue.add(key);
     }
   };
-  informer.on("add", offer);
-  informer.on("update", offer);
-  const watched = watchInformer(informer, { kind: name, logger: log });
-  const resync = setInterval(() => {
+  const offerAll = (): void => {
     for (const object of informer.list()) {
       offer(object);
     }
-  }, options.resyncMs ?? 300_000);
+  };
+  informer.on("add", offer);
+  informer.on("update", offer);
+  const { shared } = options;
+  const watched = shared === undefined ? watchInformer(informer, { kind: name, logger: log }) : undefined;
+  const resync = setInterval(offerAll, options.resyncMs ?? 300_000);
   resync.unref();
-  watched.start();
-  log.info("controller started");
+  if (watched === undefined) {
+    offerAll();
+  } else {
+    watched.start();
+  }
+  log.info({ sharedInformer: shared !== undefined }, "controller started");
   return {
-    synced: () => watched.synced(),
+    synced: () => (watched === undefined ? (shared?.synced() ?? false) : watched.synced()),
     async stop() {
       clearInterval(resync);
       informer.off("add", offer);
       informer.off("update", offer);
-      await watched.stop();
+      await watched?.stop();
       await queue.stop();
       log.info("controller stopped");
     },

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { CoreV1Api, KubeConfig, makeInformer, type V1Node } from "@kubernetes/client-node";
+import { CoordinationV1Api, CoreV1Api, KubeConfig, makeInformer, type V1Node } from "@kubernetes/client-node";
 import { registration } from "@topolvm/lvmd";
 import { csi } from "@topolvm/proto";
 import type { Server } from "node:http";
@@ -9,11 +9,14 @@ import { collectDefaultMetrics, Registry } from "prom-client";
 import type { NodeLister } from "../controller/capacity.js";
 import { controllerUsage, FlagError, parseControllerFlags, type ControllerFlags } from "../controller/controller-flags.js";
 import { createControllerService } from "../controller/controller-service.js";
+import { leaderIdentity, runLeaderElection } from "../controller/leader-election.js";
+import { startNodeFinalizer } from "../controller/node-finalizer.js";
+import { startPvcFinalizer } from "../controller/pvc-finalizer.js";
 import { startCsiServer } from "../csi-server.js";
 import { createHttpEndpoints, listen, type Readiness } from "../http-endpoints.js";
 import { createIdentityService } from "../identity-service.js";
-import { watchInformer } from "../informer.js";
-import { createLogicalVolumeClient } from "../logical-volume/logical-volume-client.js";
+import { watchInformer, type CachedInformer } from "../informer.js";
+import { createLogicalVolumeClient, type LogicalVolumeClient } from "../logical-volume/logical-volume-client.js";
 import { createLogicalVolumeIndex } from "../logical-volume/logical-volume-index.js";
 import { createLogger } from "../logger.js";
 
@@ -28,6 +31,9 @@ interface ControllersContext {
   readonly flags: ControllerFlags;
   readonly logger: Logger;
   readonly registry: Registry;
+  readonly logicalVolumes: LogicalVolumeClient;
+  /** The process's Node informer, shared with the Node finalizer. */
+  readonly nodes: { readonly informer: CachedInformer<V1Node>; readonly synced: () => boolean };
 }
 
 /**
@@ -35,9 +41,15 @@ interface ControllersContext {
  * function. Called while this replica leads (at once with --leader-election=false).
  */
 function startControllers(context: ControllersContext): () => Promise<void> {
-  // node-finalizer.ts (unless context.flags.skipNodeFinalize) and pvc-finalizer.ts are started here.
-  context.logger.info({ skipNodeFinalize: context.flags.skipNodeFinalize }, "leader-only controllers started");
-  return () => Promise.resolve();
+  const { kubeConfig, flags, logger, logicalVolumes, nodes } = context;
+  const controllers = [
+    startNodeFinalizer({ kubeConfig, logicalVolumes, logger, skipNodeFinalize: flags.skipNodeFinalize, nodes }),
+    startPvcFinalizer({ kubeConfig, logger }),
+  ];
+  logger.info({ skipNodeFinalize: flags.skipNodeFinalize }, "leader-only controllers started");
+  return async () => {
+    await Promise.all(controllers.map((controller) => controller.stop()));
+  };
 }
 
 function closeServer(server: Server): Promise<void> {
@@ -126,9 +138,30 @@ async function main(): Promise<void> {
   }
   logger.info({ version, socket: flags.csiSocket, health: flags.healthAddress, metrics: flags.metricsAddress }, `${component} serving`);
 
-  // With --leader-election, leader-election.ts wraps this call site: it calls startControllers once it holds the
-  // Lease flags.leaderElectionId in flags.leaderElectionNamespace, and the returned stop function when it loses it.
-  const stopControllers = startControllers({ kubeConfig, flags, logger, registry });
+  // With --leader-election the controllers run only while this replica holds the Lease; losing it stops them and
+  // the replica campaigns again; stopping releases the Lease after they have stopped, so a standby takes over at once.
+  const nodeCache = { informer: nodeInformer, synced: () => informers.every((informer) => informer.synced()) };
+  const context: ControllersContext = { kubeConfig, flags, logger, registry, logicalVolumes, nodes: nodeCache };
+  let stopControllers: () => Promise<void>;
+  if (flags.leaderElection) {
+    const election = runLeaderElection({
+      api: kubeConfig.makeApiClient(CoordinationV1Api),
+      namespace: flags.leaderElectionNamespace,
+      name: flags.leaderElectionId,
+      identity: leaderIdentity(),
+      logger,
+      onStartedLeading: async (signal) => {
+        const stopLeading = startControllers(context);
+        await new Promise((resolve) => {
+          signal.addEventListener("abort", resolve, { once: true });
+        });
+        await stopLeading();
+      },
+    });
+    stopControllers = () => election.stop();
+  } else {
+    stopControllers = startControllers(context);
+  }
 
   const server = csiServer;
   const stop = (signal: NodeJS.Signals): void => {

@@ -233,8 +233,9 @@ function nodeKey(node: V1Node): string | undefined {
 }
 
 export interface NodeFinalizerControllerOptions extends NodeFinalizerOptions {
-  /** Informer over Nodes, not started. */
+  /** Informer over Nodes: not started, or the process's shared one with `shared` (see startController). */
   readonly nodes: CachedInformer<V1Node>;
+  readonly shared?: { readonly synced: () => boolean };
   /** Work queue backoff (tests shorten it). */
   readonly baseDelayMs?: number;
 }
@@ -244,6 +245,7 @@ export function startNodeFinalizerController(options: NodeFinalizerControllerOpt
   return startController({
     name: "node-finalizer",
     informer: options.nodes,
+    ...(options.shared === undefined ? {} : { shared: options.shared }),
     keyOf: nodeKey,
     reconcile: createNodeFinalizerReconcile(options),
     logger: options.logger,
@@ -251,14 +253,18 @@ export function startNodeFinalizerController(options: NodeFinalizerControllerOpt
   });
 }
 
-/** The Node finalizer over a cluster's API: its informer and clients made from `kubeConfig`. */
+/**
+ * The Node finalizer over a cluster's API, its clients made from `kubeConfig`. It watches Nodes through `nodes`, the
+ * process's running Node informer, when given (one Node cache per process), else through its own.
+ */
 export function startNodeFinalizer(options: {
   readonly kubeConfig: KubeConfig;
   readonly logicalVolumes: LogicalVolumeClient;
   readonly logger: Logger;
   readonly skipNodeFinalize: boolean;
+  readonly nodes?: { readonly informer: CachedInformer<V1Node>; readonly synced: () => boolean };
 }): RunningController {
-  const { kubeConfig } = options;
+  const { kubeConfig, nodes } = options;
   const core = kubeConfig.makeApiClient(CoreV1Api);
   return startNodeFinalizerController({
     core,
@@ -266,6 +272,8 @@ export function startNodeFinalizer(options: {
     logicalVolumes: options.logicalVolumes,
     logger: options.logger,
     skipNodeFinalize: options.skipNodeFinalize,
-    nodes: makeInformer(kubeConfig, "/api/v1/nodes", () => core.listNode()),
+    ...(nodes === undefined
+      ? { nodes: makeInformer(kubeConfig, "/api/v1/nodes", () => core.listNode()) }
+      : { nodes: nodes.informer, shared: { synced: nodes.synced } }),
   });
 }
