@@ -171,7 +171,11 @@ export function runLeaderElection(options: LeaderElectionOptions): LeaderElectio
         observe(created, now());
         return "acquired";
       } catch (createError) {
-        log.warn({ err: describeError(createError) }, "creating the lease failed");
+        if (isApiStatus(createError, 409)) {
+          log.info("another candidate created the lease first");
+        } else {
+          log.warn({ err: describeError(createError) }, "creating the lease failed");
+        }
         return "failed";
       }
     }
@@ -189,8 +193,12 @@ export function runLeaderElection(options: LeaderElectionOptions): LeaderElectio
       observe(replaced, now());
       return "acquired";
     } catch (error) {
-      // 409: another candidate wrote first; the next read tells who.
-      log.warn({ err: describeError(error) }, holder === identity ? "renewing the lease failed" : "taking the lease failed");
+      if (isApiStatus(error, 409)) {
+        // Another candidate wrote first; the next read tells who.
+        log.info(holder === identity ? "the lease changed while renewing it" : "another candidate took the lease first");
+      } else {
+        log.warn({ err: describeError(error) }, holder === identity ? "renewing the lease failed" : "taking the lease failed");
+      }
       return "failed";
     }
   }
