@@ -24,7 +24,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { parse } from "yaml";
 
-import { csiSidecarBinaries, missingBinaries } from "./binaries.js";
+import { binaryPath, csiSidecarBinaries, missingBinaries } from "./binaries.js";
 import type { NodeSpec } from "./cluster.js";
 import type { LocalCluster } from "./index.js";
 import { ensurePki } from "./pki.js";
@@ -194,9 +194,18 @@ async function apply(objects: KubernetesObjectApi, manifest: Manifest): Promise<
   await objects.patch(manifest, undefined, undefined, "topolvm-local-cluster", true, PatchStrategy.ServerSideApply);
 }
 
-async function applyCrd(cluster: LocalCluster, objects: KubernetesObjectApi, timeoutMs: number): Promise<void> {
+async function applyCrd(cluster: LocalCluster, timeoutMs: number): Promise<void> {
   const crd = parse(await readFile(logicalVolumeCrdPath, "utf8")) as Manifest;
-  await apply(objects, crd);
+  // With kubectl: the client library's typed serializer would drop the schema's x-kubernetes-* keys.
+  await execFileAsync(binaryPath("kubectl"), [
+    `--kubeconfig=${cluster.kubeconfigPath}`,
+    "apply",
+    "--server-side",
+    "--field-manager=topolvm-local-cluster",
+    `--filename=${logicalVolumeCrdPath}`,
+  ]).catch((error: unknown) => {
+    throw new Error(`kubectl apply ${logicalVolumeCrdPath} failed: ${(error as { stderr?: string }).stderr ?? String(error)}`);
+  });
   const extensions = cluster.kubeConfig.makeApiClient(ApiextensionsV1Api);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -451,7 +460,7 @@ export async function startTopolvm(cluster: LocalCluster, options: StartTopolvmO
 
   try {
     await apply(objects, namespaceManifest());
-    await applyCrd(cluster, objects, readyTimeoutMs);
+    await applyCrd(cluster, readyTimeoutMs);
     await apply(objects, csiDriverManifest(capacityTracking));
     for (const spec of storageClasses) {
       await apply(objects, storageClassManifest(spec));
