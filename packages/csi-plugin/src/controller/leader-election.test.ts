@@ -1,9 +1,11 @@
-import { ApiException, V1Lease, V1LeaseSpec, V1ObjectMeta } from "@kubernetes/client-node";
+import { ApiException, V1Lease, V1LeaseSpec, V1MicroTime, V1ObjectMeta } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { leaderIdentity, runLeaderElection, type LeaderElection, type LeaseApi } from "./leader-election.js";
 
 const logger = pino({ level: "silent" });
+/** A MicroTime (written to the fake store as its six-digit JSON string, as the API server keeps it). */
+const micro = (text: string): V1MicroTime => new V1MicroTime(Date.parse(text));
 const namespace = "topolvm-system";
 const name = "topolvm";
 
@@ -180,7 +182,7 @@ describe("runLeaderElection", () => {
   it("takes a Lease whose holder stopped renewing only after a full lease duration of its own observation", async () => {
     const leases = fakeLeases();
     // A holder that renewed long ago by its clock: b does not trust that clock, only its own observation.
-    leases.put({ holderIdentity: "gone", leaseDurationSeconds: 15, renewTime: "2020-01-01T00:00:00.000000Z", leaseTransitions: 4 });
+    leases.put({ holderIdentity: "gone", leaseDurationSeconds: 15, renewTime: micro("2020-01-01T00:00:00.000000Z"), leaseTransitions: 4 });
     const events: string[] = [];
     const b = candidate(leases, "b", events);
     await vi.advanceTimersByTimeAsync(14_000);
@@ -193,11 +195,11 @@ describe("runLeaderElection", () => {
 
   it("treats every change of the holder's record as a renewal", async () => {
     const leases = fakeLeases();
-    leases.put({ holderIdentity: "other", leaseDurationSeconds: 15, renewTime: "2025-01-01T00:00:00.000000Z" });
+    leases.put({ holderIdentity: "other", leaseDurationSeconds: 15, renewTime: micro("2025-01-01T00:00:00.000000Z") });
     const b = candidate(leases, "b", []);
     for (let second = 5; second <= 40; second += 5) {
       await vi.advanceTimersByTimeAsync(5_000);
-      leases.put({ holderIdentity: "other", leaseDurationSeconds: 15, renewTime: `2025-01-01T00:00:${String(second).padStart(2, "0")}.000000Z` });
+      leases.put({ holderIdentity: "other", leaseDurationSeconds: 15, renewTime: micro(`2025-01-01T00:00:${String(second).padStart(2, "0")}.000000Z`) });
     }
     expect(b.isLeader()).toBe(false);
     await b.stop();
@@ -227,7 +229,7 @@ describe("runLeaderElection", () => {
     const events: string[] = [];
     const a = candidate(leases, "a", events);
     await vi.advanceTimersByTimeAsync(0);
-    leases.put({ holderIdentity: "usurper", leaseDurationSeconds: 15, renewTime: "2025-01-01T00:00:01.000000Z" });
+    leases.put({ holderIdentity: "usurper", leaseDurationSeconds: 15, renewTime: micro("2025-01-01T00:00:01.000000Z") });
     await vi.advanceTimersByTimeAsync(2_000);
     expect(a.isLeader()).toBe(false);
     expect(events).toEqual(["a started", "a work stopped", "a stopped leading"]);

@@ -6,7 +6,6 @@ import {
   V1PersistentVolumeClaim,
   V1PersistentVolumeClaimList,
   V1PersistentVolumeList,
-  V1Status,
   V1StorageClass,
   V1StorageClassList,
 } from "@kubernetes/client-node";
@@ -184,7 +183,7 @@ function fakeCluster(initial: {
         }
         found.metadata.deletionTimestamp = deletedAt;
         calls.push(`delete pvc ${namespace}/${name}`);
-        return Object.assign(new V1Status(), { status: "Success" });
+        return structuredClone(found);
       },
       listPersistentVolume: async () => {
         await Promise.resolve();
