@@ -185,11 +185,17 @@ export async function startCsiServer(options: CsiServerOptions): Promise<CsiServ
     socketPath,
     close() {
       closing ??= (async () => {
-        // tryShutdown refuses new calls at once; running ones keep their signal until the drain timeout.
-        server.tryShutdown(() => undefined);
+        // tryShutdown refuses new calls at once and closes each connection once its calls have answered (cutting them
+        // as soon as the handlers return would lose answers still in the socket buffers). Running calls keep their
+        // signal until the drain timeout; then they are aborted and the connections cut.
+        const graceful = new Promise<void>((resolve) => {
+          server.tryShutdown(() => {
+            resolve();
+          });
+        });
         let timer: NodeJS.Timeout | undefined;
         const timedOut = await Promise.race([
-          idle().then(() => false),
+          graceful.then(() => false),
           new Promise<boolean>((resolve) => {
             timer = setTimeout(() => {
               resolve(true);
@@ -201,8 +207,8 @@ export async function startCsiServer(options: CsiServerOptions): Promise<CsiServ
           logger.warn("CSI calls still running after the drain timeout; aborting them");
           shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable));
           await Promise.race([idle(), new Promise((resolve) => setTimeout(resolve, 1000))]);
+          server.forceShutdown();
         }
-        server.forceShutdown();
         await unlink(socketPath).catch(() => undefined);
         logger.info("CSI server stopped");
       })();
