@@ -33,20 +33,20 @@ export function createNodeMetrics(registry: Registry, nodeName: string): NodeMet
     labelNames: ["node", "operation", "code"] as const,
     registers: [registry],
   });
-  const thickGauges = [vgAvailable, vgSize];
+  const classGauges = [vgAvailable, vgSize];
   const thinGauges = [thinSize, thinData, thinMetadata, thinAvailable];
-  let thickClasses = new Set<string>();
+  let servedClasses = new Set<string>();
   let thinClasses = new Set<string>();
 
   return {
     observeWatch(watch) {
-      const thick = new Set<string>();
+      const served = new Set<string>();
       const thin = new Set<string>();
       for (const item of watch.items) {
         const labels = { node: nodeName, device_class: item.deviceClass };
         vgAvailable.set(labels, Number(item.freeBytes));
         vgSize.set(labels, Number(item.sizeBytes));
-        thick.add(item.deviceClass);
+        served.add(item.deviceClass);
         const pool = item.thinPool;
         if (pool !== undefined) {
           thinSize.set(labels, Number(pool.sizeBytes));
@@ -65,9 +65,9 @@ export function createNodeMetrics(registry: Registry, nodeName: string): NodeMet
           }
         }
       };
-      drop(thickGauges, thickClasses, thick);
+      drop(classGauges, servedClasses, served);
       drop(thinGauges, thinClasses, thin);
-      thickClasses = thick;
+      servedClasses = served;
       thinClasses = thin;
     },
     countLvOperation(operation, code) {
