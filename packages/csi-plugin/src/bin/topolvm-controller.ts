@@ -120,6 +120,7 @@ async function main(): Promise<void> {
   const health = createHttpEndpoints({ readiness });
   const metrics = createHttpEndpoints({ registry, readiness });
   let csiServer;
+  let ports;
   try {
     csiServer = await startCsiServer({
       socketPath: flags.csiSocket,
@@ -127,8 +128,7 @@ async function main(): Promise<void> {
       logger,
       registry,
     });
-    await listen(health, flags.healthAddress);
-    await listen(metrics, flags.metricsAddress);
+    ports = { health: await listen(health, flags.healthAddress), metrics: await listen(metrics, flags.metricsAddress) };
   } catch (error) {
     logger.fatal({ err: error }, `${component} could not start`);
     process.exit(1);
@@ -136,7 +136,7 @@ async function main(): Promise<void> {
   for (const informer of informers) {
     informer.start();
   }
-  logger.info({ version, socket: flags.csiSocket, health: flags.healthAddress, metrics: flags.metricsAddress }, `${component} serving`);
+  logger.info({ version, socket: flags.csiSocket, healthPort: ports.health, metricsPort: ports.metrics }, `${component} serving`);
 
   // With --leader-election the controllers run only while this replica holds the Lease; losing it stops them and
   // the replica campaigns again; stopping releases the Lease after they have stopped, so a standby takes over at once.
