@@ -115,23 +115,24 @@ async function run(flags: NodeFlags, kubeConfig: KubeConfig): Promise<number> {
   };
 
   const servers: Server[] = [];
+  let ports: { health: number; metrics: number };
   try {
     if (sameAddress(flags.healthAddress, flags.metricsAddress)) {
       const server = createHttpEndpoints({ registry, readiness });
       servers.push(server);
-      await listen(server, flags.healthAddress);
+      const port = await listen(server, flags.healthAddress);
+      ports = { health: port, metrics: port };
     } else {
       const health = createHttpEndpoints({ readiness });
       const metricsServer = createHttpEndpoints({ registry, readiness });
       servers.push(health, metricsServer);
-      await listen(health, flags.healthAddress);
-      await listen(metricsServer, flags.metricsAddress);
+      ports = { health: await listen(health, flags.healthAddress), metrics: await listen(metricsServer, flags.metricsAddress) };
     }
   } catch (error) {
     logger.fatal({ err: (error as Error).message }, "cannot listen");
     return 1;
   }
-  logger.info({ healthAddress: flags.healthAddress, metricsAddress: flags.metricsAddress }, "started");
+  logger.info({ healthPort: ports.health, metricsPort: ports.metrics }, "started");
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once("SIGTERM", resolve);

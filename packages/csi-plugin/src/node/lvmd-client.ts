@@ -28,7 +28,7 @@ export interface LvmdClient {
   resizeLV(request: { name: string; deviceClass: string; sizeBytes: bigint }): Promise<bigint>;
   removeLV(request: { name: string; deviceClass: string }): Promise<void>;
   getLVList(deviceClass: string): Promise<lvmd.LogicalVolume[]>;
-  /** The VGService.Watch stream, until lvmd ends it or `signal` aborts. */
+  /** The VGService.Watch stream, until lvmd ends it (or fails it) or `signal` aborts it (it then ends quietly). */
   watch(signal: AbortSignal): AsyncIterable<lvmd.WatchResponse>;
   /** Whether lvmd's grpc.health.v1 service answers SERVING. */
   isServing(): Promise<boolean>;
@@ -110,6 +110,9 @@ export function createLvmdClient(transport: Transport, timeouts: LvmdTimeouts = 
       try {
         yield* vg.watch({}, { signal });
       } catch (error) {
+        if (signal.aborted) {
+          return;
+        }
         throw toLvmdError(error);
       }
     },
