@@ -116,7 +116,7 @@ export function startCapacityAnnotator(options: CapacityAnnotatorOptions): Capac
       }
       const patch = nodePatch(node, wanted);
       if (patch !== undefined) {
-        logger.info({ node: nodeName, patch: patch.metadata }, "patching the Node");
+        logger.info({ patch: patch.metadata }, "patching the Node");
         node = await patchNode(patch);
       }
       return undefined;
