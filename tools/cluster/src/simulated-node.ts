@@ -175,10 +175,14 @@ function ownedBy(node: V1Node, name: string): NodeOwnerReference[] {
   return [{ apiVersion: "v1", kind: "Node", name, uid }];
 }
 
-/** Server-side applies the part of a Node's status that the simulated kubelet owns (as apply JSON, times as text). */
-function applyNodeStatus(clients: NodeClients, name: string, status: object): Promise<V1Node> {
+/**
+ * Server-side applies the part of a Node's status that the simulated kubelet owns (as apply JSON, times as text).
+ * An apply drops the fields its manager applied before and leaves out now, so the heartbeat, which sends only the
+ * conditions, applies under a manager of its own and the registered capacity and node info stay.
+ */
+function applyNodeStatus(clients: NodeClients, name: string, status: object, manager = fieldManager): Promise<V1Node> {
   return clients.core.patchNodeStatus(
-    { name, fieldManager, force: true, body: { apiVersion: "v1", kind: "Node", metadata: { name }, status } },
+    { name, fieldManager: manager, force: true, body: { apiVersion: "v1", kind: "Node", metadata: { name }, status } },
     applyOptions,
   );
 }
@@ -219,7 +223,12 @@ export async function heartbeat(clients: NodeClients, name: string, refreshStatu
   const now = new Date();
   await applyLease(clients, name, now, ownedBy(node, name));
   if (refreshStatus) {
-    await applyNodeStatus(clients, name, { conditions: nodeConditions(now, node.status?.conditions) });
+    await applyNodeStatus(
+      clients,
+      name,
+      { conditions: nodeConditions(now, node.status?.conditions) },
+      `${fieldManager}-heartbeat`,
+    );
   }
   return true;
 }
