@@ -2,7 +2,7 @@
 // pools a thin device-class needs.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -23,9 +23,21 @@ export function lvmPath(): string {
   throw new Error("lvm2 is not installed (no lvm on PATH or in /sbin)");
 }
 
-/** Whether this kernel has device-mapper, so LVs can be activated and thin volumes created (the VM, not the host). */
+/**
+ * Whether this kernel has device-mapper, so LVs can be activated and thin volumes created (the VM, not the host).
+ * /dev/mapper/control may exist without the driver; the kernel lists the driver in /proc/misc.
+ */
 export function deviceMapperAvailable(): boolean {
-  return existsSync("/dev/mapper/control");
+  try {
+    return /\bdevice-mapper\b/.test(readFileSync("/proc/misc", "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** Whether LVM activates LVs in this node's sandbox: device-mapper, and a sandbox created with --activation. */
+export function nodeCanActivate(node: NodeState): boolean {
+  return deviceMapperAvailable() && existsSync(join(node.lvm.dir, "activation"));
 }
 
 /** The environment of an LVM command on this node: this process's plus the node sandbox's. */
@@ -109,8 +121,8 @@ function lvmUuid(): string {
 }
 
 /**
- * Creates thin pool `pool` of `sizeBytes` in a node's volume group. Where the kernel has device-mapper, with
- * `lvcreate --type thin-pool`. On the host it has none, and LVM refuses ("Can't create thin-pool without using
+ * Creates thin pool `pool` of `sizeBytes` in a node's volume group. Where LVM can activate (nodeCanActivate), with
+ * `lvcreate --type thin-pool`. Elsewhere (the host has no device-mapper; cluster sandboxes run without activation) and LVM refuses ("Can't create thin-pool without using
  * device-mapper kernel driver"), so the pool is written into the VG's metadata instead (a data and a metadata LV
  * made by lvcreate, turned into a thin-pool segment through vgcfgbackup/vgcfgrestore --force): lvs then lists a
  * real pool and lvmd can serve and report its class, but LVM still refuses to create thin volumes in it ("Can't
@@ -122,20 +134,23 @@ export async function createThinPool(
   pool: string,
   sizeBytes: number,
 ): Promise<ThinPoolKind> {
-  if (deviceMapperAvailable()) {
+  if (nodeCanActivate(node)) {
     await runLvm(node, ["lvcreate", "--yes", "--type", "thin-pool", "-L", `${sizeBytes}b`, "-n", pool, volumeGroup]);
     return "active";
   }
   const metadataBytes = 8 * 1024 * 1024;
+  // lvcreate reserves the _tdata and _tmeta suffixes: the LVs get them in the rewritten metadata.
   const data = `${pool}_tdata`;
   const metadata = `${pool}_tmeta`;
-  await runLvm(node, ["lvcreate", "--yes", "-an", "-Zn", "-L", `${sizeBytes}b`, "-n", data, volumeGroup]);
-  await runLvm(node, ["lvcreate", "--yes", "-an", "-Zn", "-L", `${metadataBytes}b`, "-n", metadata, volumeGroup]);
+  const dataDraft = `${pool}-tdata`;
+  const metadataDraft = `${pool}-tmeta`;
+  await runLvm(node, ["lvcreate", "--yes", "-an", "-Zn", "-L", `${sizeBytes}b`, "-n", dataDraft, volumeGroup]);
+  await runLvm(node, ["lvcreate", "--yes", "-an", "-Zn", "-L", `${metadataBytes}b`, "-n", metadataDraft, volumeGroup]);
   const backup = join(node.lvm.dir, `${volumeGroup}-thin-${pool}.vgcfg`);
   await runLvm(node, ["vgcfgbackup", "-f", backup, volumeGroup]);
   const text = await readFile(backup, "utf8");
-  const rewritten = hideLv(hideLv(text, data), metadata);
-  const dataExtents = lvExtentCount(text, data);
+  const rewritten = hideLv(hideLv(text, dataDraft, data), metadataDraft, metadata);
+  const dataExtents = lvExtentCount(text, dataDraft);
   const poolBlock = [
     `\t\t${pool} {`,
     `\t\t\tid = "${lvmUuid()}"`,
@@ -181,10 +196,13 @@ function lvBlock(text: string, name: string): { start: number; end: number } {
   return { start, end };
 }
 
-/** Makes LV `name` hidden (a pool's sub-LV) by dropping VISIBLE from its status. */
-function hideLv(text: string, name: string): string {
+/** Renames LV `name` to `hiddenName` and hides it (a pool's sub-LV) by dropping VISIBLE from its status. */
+function hideLv(text: string, name: string, hiddenName: string): string {
   const { start, end } = lvBlock(text, name);
-  const block = text.slice(start, end).replace('"WRITE", "VISIBLE"]', '"WRITE"]');
+  const block = text
+    .slice(start, end)
+    .replace(`\n\t\t${name} {\n`, `\n\t\t${hiddenName} {\n`)
+    .replace('"WRITE", "VISIBLE"]', '"WRITE"]');
   return text.slice(0, start) + block + text.slice(end);
 }
 
