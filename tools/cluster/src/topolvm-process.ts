@@ -22,6 +22,11 @@ export interface ManagedProcessSpec {
   ready: ReadinessProbe;
   /** Deadline of ready() after a start; default 120 s (a shared 2-core machine under load is slow). */
   readyTimeoutMs?: number;
+  /**
+   * Start it again when it exits on its own, as kubelet restarts a container (the CSI sidecars exit when they lose
+   * the driver's socket); stop() and kill() do not count. Restarts back off from 1 s, doubling up to 30 s.
+   */
+  restartOnExit?: boolean;
 }
 
 /** A process of the deployment, as tests see it. */
@@ -50,6 +55,8 @@ export interface TopolvmProcess {
   logTail(lines?: number): Promise<string>;
   /** Resolves with the first line of the current run matching pattern. */
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** How often it was started again after exiting on its own (restartOnExit). */
+  restarts(): number;
 }
 
 // Processes still running when the test process exits without stopping them (a crash) are killed with it.
@@ -100,6 +107,36 @@ export function managedProcess(spec: ManagedProcessSpec): TopolvmProcess {
   let record: ProcessRecord | undefined;
   let runStart = 0;
   const readyTimeoutMs = spec.readyTimeoutMs ?? 120_000;
+  // Whether the process should be running: set by start(), cleared by stop() and kill().
+  let wanted = false;
+  let restarts = 0;
+  let restarting = false;
+  let backoffMs = 1_000;
+  const supervisor =
+    spec.restartOnExit === true
+      ? setInterval(() => {
+          if (!wanted || restarting || record === undefined || isRunning(record)) {
+            return;
+          }
+          restarting = true;
+          const delayMs = backoffMs;
+          backoffMs = Math.min(backoffMs * 2, 30_000);
+          void appendFile(spec.logFile, `--- exited on its own; restarting in ${delayMs} ms, as kubelet would\n`)
+            .then(() => sleep(delayMs))
+            .then(async () => {
+              if (wanted && record !== undefined && !isRunning(record)) {
+                restarts += 1;
+                await handle.start();
+                backoffMs = 1_000;
+              }
+            })
+            .catch(() => undefined)
+            .finally(() => {
+              restarting = false;
+            });
+        }, 500)
+      : undefined;
+  supervisor?.unref();
 
   const currentRunLog = async (): Promise<string> => (await readLog(spec.logFile)).slice(runStart);
 
@@ -110,6 +147,7 @@ export function managedProcess(spec: ManagedProcessSpec): TopolvmProcess {
     pid: () => record?.pid,
     running: () => record !== undefined && isRunning(record),
     async start() {
+      wanted = true;
       if (handle.running()) {
         return;
       }
@@ -149,6 +187,7 @@ export function managedProcess(spec: ManagedProcessSpec): TopolvmProcess {
       }
     },
     async stop(graceMs = 15_000) {
+      wanted = false;
       if (record === undefined) {
         return;
       }
@@ -160,6 +199,7 @@ export function managedProcess(spec: ManagedProcessSpec): TopolvmProcess {
       live.delete(spec.name);
     },
     async kill(signal = "SIGKILL") {
+      wanted = false;
       if (record === undefined || !isRunning(record)) {
         return;
       }
@@ -184,6 +224,7 @@ export function managedProcess(spec: ManagedProcessSpec): TopolvmProcess {
         process.kill(record.pid, "SIGCONT");
       }
     },
+    restarts: () => restarts,
     log: () => readLog(spec.logFile),
     logTail: async (lines = 30) => tail(await readLog(spec.logFile), lines),
     async waitForLog(pattern, timeoutMs = 60_000) {

@@ -301,10 +301,17 @@ export async function startTopolvm(cluster: LocalCluster, options: StartTopolvmO
   const started: TopolvmProcess[] = [];
   const nodes = new Map<string, TopolvmNode>();
 
-  const processOf = (name: string, argv: string[], ready: () => Promise<string | undefined>, env?: Record<string, string>) => {
+  const processOf = (
+    name: string,
+    argv: string[],
+    ready: () => Promise<string | undefined>,
+    env?: Record<string, string>,
+  ): TopolvmProcess => {
     const handle = managedProcess({
       name,
       argv,
+      // The sidecars exit when they lose the driver's socket; in a pod kubelet starts them again.
+      restartOnExit: name.startsWith("csi-"),
       ...(env === undefined ? {} : { env }),
       logFile: join(logs, `${name}.log`),
       stateDir,
