@@ -83,6 +83,7 @@ describe.skipIf(skipE2e)("recovery from crashes and lost nodes", () => {
   it("ends with exactly one LV and a Bound PVC when topolvm-node is SIGKILLed in the middle of CreateLV", async () => {
     const e = env();
     const node = e.topolvm.node("node-2");
+    let killedAt = "";
     // A paused lvmd holds topolvm-node inside CreateLV; the kill lands there, and lvmd may still run lvcreate after.
     node.lvmd.pause();
     try {
@@ -95,12 +96,14 @@ describe.skipIf(skipE2e)("recovery from crashes and lost nodes", () => {
       // Give the reconciler time to send CreateLV to the paused lvmd.
       await sleep(2_000);
       await node.node.kill("SIGKILL");
+      killedAt = new Date().toISOString();
     } finally {
       node.lvmd.resume();
     }
     // lvmd finishes what it received; then a new topolvm-node finds the LV (or makes it) and reports it.
     await sleep(1_000);
     const restarted = Date.now();
+    const restartedAt = new Date(restarted).toISOString();
     await node.node.start();
     const { volume } = await boundClaim(e, namespace, "node-crash");
     console.log(`Bound ${elapsedMs(restarted)} ms after topolvm-node restarted`);
@@ -112,6 +115,13 @@ describe.skipIf(skipE2e)("recovery from crashes and lost nodes", () => {
     ]);
     const known = new Set((await listLogicalVolumes(e)).map((lv) => lv.status?.volumeID));
     expect((await node.lvs()).filter((lv) => !known.has(lv.name))).toEqual([]);
+    // What lvmd did with the LV: the create the killed topolvm-node sent and the new one's retry.
+    const lvmdLines = (await node.lvmd.log())
+      .split("\n")
+      .filter((line) => line.includes(lvName ?? "-") && line.includes('"rpc"'))
+      .map((line) => JSON.parse(line) as { time?: string; rpc?: string; msg?: string; result?: string });
+    const calls = lvmdLines.map(({ time, rpc, msg, result }) => ({ time, rpc, msg, result }));
+    console.log(`killed ${killedAt}, restarted ${restartedAt}; lvmd on node-2 for ${lvName ?? ""}: ${JSON.stringify(calls)}`);
   });
 
   it(`cleans up the LogicalVolumes and PVCs of a Node deleted after its topolvm-node stopped, within ${nodeCleanupLimitMs / 1000} s`, async () => {
@@ -133,11 +143,13 @@ describe.skipIf(skipE2e)("recovery from crashes and lost nodes", () => {
     await node.node.stop();
     await node.lvmd.stop();
     const started = Date.now();
+    const milestones: { logicalVolumesGoneMs?: number; nodeGoneMs?: number; claimsGoneMs?: number } = {};
     await e.core.deleteNode({ name: "node-3" });
     await waitFor(
       e,
       "node-3's LogicalVolumes, its PVCs and the Node to be gone",
       async () => {
+        const at = elapsedMs(started);
         const left = {
           logicalVolumes: (await listLogicalVolumes(e)).filter((lv) => lv.spec.nodeName === "node-3").length,
           claims: (await e.core.listNamespacedPersistentVolumeClaim({ namespace })).items.filter((claim) =>
@@ -145,6 +157,9 @@ describe.skipIf(skipE2e)("recovery from crashes and lost nodes", () => {
           ).length,
           node: (await e.core.listNode()).items.some((item) => item.metadata?.name === "node-3"),
         };
+        if (left.logicalVolumes === 0) milestones.logicalVolumesGoneMs ??= at;
+        if (!left.node) milestones.nodeGoneMs ??= at;
+        if (left.claims === 0) milestones.claimsGoneMs ??= at;
         return left.logicalVolumes === 0 && left.claims === 0 && !left.node ? true : undefined;
       },
       {
@@ -160,7 +175,7 @@ describe.skipIf(skipE2e)("recovery from crashes and lost nodes", () => {
       },
     );
     const tookMs = elapsedMs(started);
-    console.log(`deleted Node cleaned up in ${tookMs} ms`);
+    console.log(`deleted Node cleaned up in ${tookMs} ms: ${JSON.stringify(milestones)}`);
     expect(tookMs).toBeLessThan(nodeCleanupLimitMs);
   });
 });
