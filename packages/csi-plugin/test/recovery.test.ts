@@ -5,6 +5,8 @@ import { nodeFinalizer } from "@topolvm/proto/names";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { runLvm } from "../../../tools/cluster/src/topolvm-lvm.js";
+
 import {
   boundClaim,
   claimManifest,
@@ -100,8 +102,17 @@ describe.skipIf(skipE2e)("recovery from crashes and lost nodes", () => {
     } finally {
       node.lvmd.resume();
     }
-    // lvmd finishes what it received; then a new topolvm-node finds the LV (or makes it) and reports it.
+    // lvmd finishes what it received (or drops it: its client is gone). To land in the worst window for sure, an
+    // LV the dead process's lvcreate did not make is made now by hand, under the resource's UID, as if lvcreate had
+    // finished just before the crash: LVM has it, lvmd's model and the resource's status do not.
     await sleep(1_000);
+    const taken = await logicalVolumeForClaim(e, "node-crash");
+    const uid = taken?.metadata.uid ?? "";
+    const madeByLvmd = (await node.lvs()).some((lv) => lv.name === uid);
+    if (!madeByLvmd) {
+      await runLvm(node.state, ["lvcreate", "-an", "-Zn", "--yes", "-L", "1g", "-n", uid, "node-2-ssd"]);
+    }
+    console.log(`the LV before the restart was made ${madeByLvmd ? "by lvmd from the killed request" : "by hand"}`);
     const restarted = Date.now();
     const restartedAt = new Date(restarted).toISOString();
     await node.node.start();
@@ -115,7 +126,7 @@ describe.skipIf(skipE2e)("recovery from crashes and lost nodes", () => {
     ]);
     const known = new Set((await listLogicalVolumes(e)).map((lv) => lv.status?.volumeID));
     expect((await node.lvs()).filter((lv) => !known.has(lv.name))).toEqual([]);
-    // What lvmd did with the LV: the create the killed topolvm-node sent and the new one's retry.
+    // What lvmd did with the LV after the kill: the new topolvm-node's create, answered from LVM's LV.
     const lvmdLines = (await node.lvmd.log())
       .split("\n")
       .filter((line) => line.includes(lvName ?? "-") && line.includes('"rpc"'))
@@ -168,9 +179,16 @@ describe.skipIf(skipE2e)("recovery from crashes and lost nodes", () => {
           const lvs = (await listLogicalVolumes(e)).filter((lv) => lv.spec.nodeName === "node-3");
           const pvcs = (await e.core.listNamespacedPersistentVolumeClaim({ namespace })).items
             .filter((claim) => claims.includes(claim.metadata?.name ?? ""))
-            .map((claim) => `${claim.metadata?.name ?? ""} finalizers=${JSON.stringify(claim.metadata?.finalizers)} deleting=${String(claim.metadata?.deletionTimestamp !== undefined)}`);
+            .map((claim) => {
+              const finalizers = JSON.stringify(claim.metadata?.finalizers);
+              const deleting = String(claim.metadata?.deletionTimestamp !== undefined);
+              return `${claim.metadata?.name ?? ""} finalizers=${finalizers} deleting=${deleting}`;
+            });
           const nodeObject = (await e.core.listNode()).items.find((item) => item.metadata?.name === "node-3");
-          return `LogicalVolumes ${lvs.map((lv) => lv.metadata.name).join(", ") || "none"}; PVCs ${pvcs.join("; ") || "none"}; Node ${nodeObject === undefined ? "gone" : `finalizers=${JSON.stringify(nodeObject.metadata?.finalizers)}`}`;
+          const nodeState =
+            nodeObject === undefined ? "gone" : `finalizers=${JSON.stringify(nodeObject.metadata?.finalizers)}`;
+          const lvNames = lvs.map((lv) => lv.metadata.name).join(", ") || "none";
+          return `LogicalVolumes ${lvNames}; PVCs ${pvcs.join("; ") || "none"}; Node ${nodeState}`;
         },
       },
     );

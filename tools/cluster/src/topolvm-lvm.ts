@@ -53,7 +53,8 @@ export async function runLvm(node: NodeState, args: readonly string[]): Promise<
   } catch (error) {
     const stderr = (error as { stderr?: string }).stderr ?? "";
     const warnings = /^\s*WARNING: Activation disabled.*$/gm;
-    throw new Error(`lvm ${args.join(" ")} on node ${node.name} failed: ${stderr.replace(warnings, "").trim() || String(error)}`);
+    const message = stderr.replace(warnings, "").trim() || String(error);
+    throw new Error(`lvm ${args.join(" ")} on node ${node.name} failed: ${message}`);
   }
 }
 
@@ -122,11 +123,11 @@ function lvmUuid(): string {
 
 /**
  * Creates thin pool `pool` of `sizeBytes` in a node's volume group. Where LVM can activate (nodeCanActivate), with
- * `lvcreate --type thin-pool`. Elsewhere (the host has no device-mapper; cluster sandboxes run without activation) and LVM refuses ("Can't create thin-pool without using
- * device-mapper kernel driver"), so the pool is written into the VG's metadata instead (a data and a metadata LV
- * made by lvcreate, turned into a thin-pool segment through vgcfgbackup/vgcfgrestore --force): lvs then lists a
- * real pool and lvmd can serve and report its class, but LVM still refuses to create thin volumes in it ("Can't
- * create thin without using device-mapper kernel driver").
+ * `lvcreate --type thin-pool`. Elsewhere (the host has no device-mapper, and cluster sandboxes run without
+ * activation) LVM refuses ("Can't create thin-pool without using device-mapper kernel driver"), so the pool is
+ * written into the VG's metadata instead (a data and a metadata LV made by lvcreate, turned into a thin-pool
+ * segment through vgcfgbackup/vgcfgrestore --force): lvs then lists a real pool and lvmd can serve and report its
+ * class, but LVM still refuses thin volumes in it ("Can't create thin without using device-mapper kernel driver").
  */
 export async function createThinPool(
   node: NodeState,

@@ -245,7 +245,10 @@ function lvmdDeviceClasses(node: NodeState, classes: TopolvmDeviceClass[] | unde
     const volumeGroup = node.deviceClasses.find((entry) => entry.name === source)?.volumeGroup;
     if (volumeGroup === undefined) {
       const known = node.deviceClasses.map((entry) => entry.name).join(", ");
-      throw new Error(`node ${node.name}: device-class ${deviceClass.name} uses cluster device-class ${source}, but the node has only ${known}`);
+      throw new Error(
+        `node ${node.name}: device-class ${deviceClass.name} uses cluster device-class ${source}, ` +
+          `but the node has only ${known}`,
+      );
     }
     return {
       name: deviceClass.name,
@@ -264,7 +267,8 @@ function lvmdDeviceClasses(node: NodeState, classes: TopolvmDeviceClass[] | unde
 
 /** The node annotation keys topolvm-node writes for these classes. */
 function capacityKeys(classes: readonly LvmdDeviceClassConfig[]): string[] {
-  return [...classes.map((deviceClass) => capacityAnnotationPrefix + deviceClass.name), capacityAnnotationPrefix + defaultDeviceClassKey];
+  const keys = classes.map((deviceClass) => capacityAnnotationPrefix + deviceClass.name);
+  return [...keys, capacityAnnotationPrefix + defaultDeviceClassKey];
 }
 
 /** The directory of the deployment's sockets: under the state directory unless that makes a path too long for a unix socket. */
@@ -324,7 +328,10 @@ export async function startTopolvm(cluster: LocalCluster, options: StartTopolvmO
 
   const logTails = async (lines = 15): Promise<string> => {
     const parts = await Promise.all(
-      started.map(async (handle) => `--- ${handle.name} (${handle.running() ? "running" : "not running"}), ${handle.logFile}:\n${await handle.logTail(lines)}`),
+      started.map(async (handle) => {
+        const state = handle.running() ? "running" : "not running";
+        return `--- ${handle.name} (${state}), ${handle.logFile}:\n${await handle.logTail(lines)}`;
+      }),
     );
     return parts.join("\n");
   };
@@ -438,7 +445,11 @@ export async function startTopolvm(cluster: LocalCluster, options: StartTopolvmO
   const waitForCapacityObjects = async (spec: StorageClassSpec): Promise<void> => {
     const expected = [...nodes.values()]
       .filter((node) =>
-        node.deviceClasses.some((deviceClass) => (spec.deviceClass === undefined || spec.deviceClass === "" ? deviceClass.default : deviceClass.name === spec.deviceClass)),
+        node.deviceClasses.some((deviceClass) =>
+          spec.deviceClass === undefined || spec.deviceClass === ""
+            ? deviceClass.default
+            : deviceClass.name === spec.deviceClass,
+        ),
       )
       .map((node) => node.name);
     const deadline = Date.now() + readyTimeoutMs;
@@ -458,7 +469,9 @@ export async function startTopolvm(cluster: LocalCluster, options: StartTopolvmO
       if (Date.now() > deadline) {
         throw new Error(
           `no CSIStorageCapacity with room for StorageClass ${spec.name} on ${absent.join(", ")} after ${readyTimeoutMs} ms; ` +
-            `objects: ${JSON.stringify(capacities.map((item) => ({ capacity: item.capacity, topology: item.nodeTopology?.matchLabels })))}\n${await logTails()}`,
+            `objects: ${JSON.stringify(
+              capacities.map((item) => ({ capacity: item.capacity, topology: item.nodeTopology?.matchLabels })),
+            )}\n${await logTails()}`,
         );
       }
       await sleep(500);
