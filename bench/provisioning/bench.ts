@@ -178,6 +178,7 @@ async function race(): Promise<void> {
   try {
     topolvm = await startTopolvm(cluster, { scheduling: "extender", storageClasses: [{ name: storageClassName, fsType: "ext4" }] });
     swap = implementations.includes("upstream") ? await implementationSwitch(cluster, topolvm) : undefined;
+    await recordIdle(runningProcesses(topolvm, swap));
     const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
     // A size that racePerNode volumes fit in the smaller node's free bytes and one more does not.
     const free = await Promise.all(

@@ -145,7 +145,7 @@ export async function implementationSwitch(cluster: LocalCluster, topolvm: Topol
       }
       await Promise.all(sidecars.map((sidecar) => sidecar.start()));
       // Ready once the Lease has a live holder, which may still be the provisioner just stopped: wait for this one.
-      await topolvm.provisioner.waitForLog(/successfully acquired lease/, 120_000);
+      await topolvm.provisioner.waitForLog(/successfully acquired lease/i, 120_000);
       current = implementation;
     },
     async stop() {

@@ -46,11 +46,23 @@ function watchClaims(kubeConfig: KubeConfig, namespace: string, t0: () => number
   };
   informer.on("add", record);
   informer.on("update", record);
+  let stopped = false;
   informer.on("error", () => {
-    // The informer's own restart after a dropped watch; a second start would race it.
-    setTimeout(() => void informer.start().catch(() => undefined), 500);
+    // A dropped watch ends the informer; start it again, unless the error is the abort of stop().
+    setTimeout(() => {
+      if (!stopped) {
+        informer.start().catch(() => undefined);
+      }
+    }, 500);
   });
-  return { informer, boundAt };
+  return {
+    boundAt,
+    start: () => informer.start(),
+    stop: async () => {
+      stopped = true;
+      await informer.stop();
+    },
+  };
 }
 
 /** A manifest for KubernetesObjectApi, which takes plain objects. */
@@ -106,8 +118,9 @@ export async function runWorkload(kubeConfig: KubeConfig, options: RunWorkloadOp
   const objects = KubernetesObjectApi.makeApiClient(kubeConfig);
   await objects.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
   let start = 0;
-  const { informer, boundAt } = watchClaims(kubeConfig, namespace, () => start);
-  await informer.start();
+  const claimWatch = watchClaims(kubeConfig, namespace, () => start);
+  const { boundAt } = claimWatch;
+  await claimWatch.start();
   const names = Array.from({ length: claims }, (_, i) => `bench-${String(i).padStart(3, "0")}`);
   try {
     start = performance.now();
@@ -122,7 +135,7 @@ export async function runWorkload(kubeConfig: KubeConfig, options: RunWorkloadOp
       throw new Error(`${(error as Error).message}: ${stuck.length} not Bound (${stuck.slice(0, 10).join(", ")}${stuck.length > 10 ? ", ..." : ""})`);
     }
   } finally {
-    await informer.stop();
+    await claimWatch.stop();
   }
   const boundMs = [...boundAt.values()].sort((a, b) => a - b);
   // Kube-scheduler binds a pod once its PVC is Bound: wait for the last bindings.
