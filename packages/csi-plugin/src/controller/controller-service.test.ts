@@ -216,12 +216,17 @@ const mountCapability = { accessType: { case: "mount" as const, value: { fsType:
 const blockCapability = { accessType: { case: "block" as const, value: {} }, accessMode: { mode: Mode.SINGLE_NODE_WRITER } };
 const at = (...nodes: string[]) => ({ preferred: nodes.map((n) => ({ segments: { [topologyKey]: n } })) });
 
-function createRequest(init: MessageInitShape<typeof csi.CreateVolumeRequestSchema> = {}): csi.CreateVolumeRequest {
-  return create(csi.CreateVolumeRequestSchema, {
+type CreateVolumeInit = Exclude<MessageInitShape<typeof csi.CreateVolumeRequestSchema>, csi.CreateVolumeRequest>;
+
+function createRequest(init: CreateVolumeInit = {}): csi.CreateVolumeRequest {
+  const defaults: CreateVolumeInit = {
     name: "pvc-0001",
     capacityRange: { requiredBytes: GiB },
     volumeCapabilities: [mountCapability],
     accessibilityRequirements: at("a"),
+  };
+  return create(csi.CreateVolumeRequestSchema, {
+    ...defaults,
     ...init,
   });
 }
