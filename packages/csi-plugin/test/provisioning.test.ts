@@ -5,7 +5,7 @@ import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { capacityAnnotationPrefix, pvcFinalizer, topologyKey } from "@topolvm/proto/names";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { deviceMapperAvailable, runLvm } from "../../../tools/cluster/src/topolvm-lvm.js";
+import { runLvm } from "../../../tools/cluster/src/topolvm-lvm.js";
 import {
   affinityNodes,
   boundClaim,
@@ -157,41 +157,31 @@ describe.skipIf(skipE2e)("provisioning with the webhook and the extender", () =>
     expect(selected).toBe("node-3");
   });
 
-  it("provisions a thin PVC as a thin volume in the class's pool (where LVM can activate)", async (context) => {
+  it("provisions a thin PVC in the class's pool where LVM can activate, and otherwise fails it with LVM's refusal", async () => {
     const e = env();
-    if (e.topolvm.node("node-3").thinPools.thin !== "active") {
-      context.skip(`LVM cannot activate here (device-mapper in this kernel: ${String(deviceMapperAvailable())})`);
+    if (e.topolvm.node("node-3").thinPools.thin === "active") {
+      const { volume } = await boundClaim(e, namespace, "thin");
+      const lvName = (await logicalVolumeOf(e, volume))?.status?.volumeID;
+      const lv = (await e.topolvm.node("node-3").lvs()).find((entry) => entry.name === lvName);
+      expect(lv).toMatchObject({ volumeGroup: "node-3-ssd", pool: "pool0", segmentType: "thin", sizeBytes: 3 * gib });
+      return;
     }
-    const { volume } = await boundClaim(e, namespace, "thin");
-    const lvName = (await logicalVolumeOf(e, volume))?.status?.volumeID;
-    const lv = (await e.topolvm.node("node-3").lvs()).find((entry) => entry.name === lvName);
-    expect(lv).toMatchObject({ volumeGroup: "node-3-ssd", pool: "pool0", segmentType: "thin", sizeBytes: 3 * gib });
+    // The host kernel has no device-mapper: the pool exists in the VG's metadata
+    // only, and lvcreate refuses thin volumes ("Can't create thin without using device-mapper kernel driver").
+    const event = await waitFor(
+      e,
+      "a ProvisioningFailed event quoting LVM",
+      async () =>
+        (await eventsOf(e, namespace, "thin")).find(
+          (entry) => entry.reason === "ProvisioningFailed" && (entry.message ?? "").includes("device-mapper"),
+        ),
+      { describe: () => describeEvents(e, namespace, "thin") },
+    );
+    expect(event.message).toMatch(/Can't create thin without using device-mapper kernel driver/);
+    expect((await readClaim(e, namespace, "thin")).status?.phase).toBe("Pending");
+    const thinLvs = (await e.topolvm.node("node-3").lvs()).filter((lv) => lv.segmentType === "thin");
+    expect(thinLvs).toEqual([]);
   });
-
-  it(
-    "where LVM cannot activate, fails the thin PVC with LVM's refusal and creates no LV",
-    async (context) => {
-      // The host kernel has no device-mapper: the pool exists in the VG's metadata only, and lvcreate refuses
-      // thin volumes ("Can't create thin without using device-mapper kernel driver").
-      const e = env();
-      if (e.topolvm.node("node-3").thinPools.thin !== "metadata-only") {
-        context.skip("the pool is active: the thin volume is provisioned instead");
-      }
-      const event = await waitFor(
-        e,
-        "a ProvisioningFailed event quoting LVM",
-        async () =>
-          (await eventsOf(e, namespace, "thin")).find(
-            (entry) => entry.reason === "ProvisioningFailed" && (entry.message ?? "").includes("device-mapper"),
-          ),
-        { describe: () => describeEvents(e, namespace, "thin") },
-      );
-      expect(event.message).toMatch(/Can't create thin without using device-mapper kernel driver/);
-      expect((await readClaim(e, namespace, "thin")).status?.phase).toBe("Pending");
-      const thinLvs = (await e.topolvm.node("node-3").lvs()).filter((lv) => lv.segmentType === "thin");
-      expect(thinLvs).toEqual([]);
-    },
-  );
 
   it("resizes a PVC from 1 to 2 GiB (LV and PV), then deletes it (LV and LogicalVolume gone)", async () => {
     const e = env();
