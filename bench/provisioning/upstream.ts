@@ -119,7 +119,11 @@ export async function implementationSwitch(cluster: LocalCluster, topolvm: Topol
   const theirs = (): TopolvmProcess[] => [controller, ...nodes];
   let current: Implementation = "ours";
 
-  const sidecars = [topolvm.provisioner, topolvm.resizer];
+  const { provisioner, resizer } = topolvm;
+  if (provisioner === undefined || resizer === undefined) {
+    throw new Error("switching implementations needs TopoLVM's CSI sidecars: start it with a scheduling mode other than none");
+  }
+  const sidecars = [provisioner, resizer];
   return {
     current: () => current,
     processes: () => (current === "ours" ? ours() : theirs()),
@@ -145,7 +149,7 @@ export async function implementationSwitch(cluster: LocalCluster, topolvm: Topol
       }
       await Promise.all(sidecars.map((sidecar) => sidecar.start()));
       // Ready once the Lease has a live holder, which may still be the provisioner just stopped: wait for this one.
-      await topolvm.provisioner.waitForLog(/successfully acquired lease/i, 120_000);
+      await provisioner.waitForLog(/successfully acquired lease/i, 120_000);
       current = implementation;
     },
     async stop() {

@@ -50,10 +50,23 @@ export interface NodeSpec {
   deviceClasses?: DeviceClassSpec[];
   resources?: NodeResources;
   labels?: Record<string, string>;
+  /**
+   * LVM activates the node's LVs (a sandbox created with --activation): only where the kernel has device-mapper,
+   * i.e. in the tools/vm VM. Default false, the host's metadata-only LVM.
+   */
+  activation?: boolean;
 }
+
+/**
+ * Which control-plane processes run: all of them, or only etcd and kube-apiserver for clients that drive the API
+ * themselves (csi-sanity against the CSI sockets needs no scheduling, and no controller that reacts to nodes).
+ */
+export type ControlPlaneMode = "full" | "apiserver-only";
 
 export interface UpOptions {
   stateDir: string;
+  /** Default "full". */
+  controlPlane?: ControlPlaneMode;
   /** A count (nodes named node-1, node-2, ...) or the nodes themselves; default none. */
   nodes?: number | NodeSpec[];
   schedulerExtenders?: SchedulerExtender[];
@@ -200,7 +213,8 @@ export async function up(options: UpOptions): Promise<ClusterState> {
   const progress = options.onProgress ?? (() => undefined);
   const deadline = Date.now() + (options.timeoutMs ?? 120_000);
   const remaining = (): number => Math.max(deadline - Date.now(), 1);
-  const missing = missingBinaries(clusterBinaries);
+  const needed = options.controlPlane === "apiserver-only" ? ["etcd", "kube-apiserver", "kubectl"] : clusterBinaries;
+  const missing = missingBinaries(needed);
   if (missing.length > 0) {
     throw new Error(`not built: ${missing.join(", ")}; run tools/ensure-deps`);
   }
@@ -251,21 +265,25 @@ export async function up(options: UpOptions): Promise<ClusterState> {
     await start(state, "etcd", etcdArgv(layout));
     await start(state, "kube-apiserver", apiserverArgv(layout));
     await waitForOk(`${serverUrl}/readyz`, tls, { timeoutMs: remaining(), abortReason });
-    progress("kube-apiserver is ready; starting kube-controller-manager and kube-scheduler");
-    // These two exit when kube-apiserver does not answer at start-up (where kubelet would restart them).
-    await start(state, "kube-controller-manager", controllerManagerArgv(layout));
-    await start(state, "kube-scheduler", schedulerArgv(layout));
     const version = JSON.parse((await httpsGet(`${serverUrl}/version`, tls)).body) as { gitVersion: string };
     state.kubernetesVersion = version.gitVersion;
     await writeState(state);
-    // Both serve their health endpoints to any client the cluster CA vouches for.
-    const healthTls = tlsClient(pki.caCertFile, pki.scheduler);
-    const waitOptions = { timeoutMs: remaining(), abortReason };
-    await Promise.all([
-      waitForOk(`https://127.0.0.1:${ports.controllerManager}/healthz`, healthTls, waitOptions),
-      waitForOk(`https://127.0.0.1:${ports.scheduler}/readyz`, healthTls, waitOptions),
-    ]);
-    progress("kube-controller-manager and kube-scheduler are ready");
+    if (options.controlPlane === "apiserver-only") {
+      progress("kube-apiserver is ready");
+    } else {
+      progress("kube-apiserver is ready; starting kube-controller-manager and kube-scheduler");
+      // These two exit when kube-apiserver does not answer at start-up (where kubelet would restart them).
+      await start(state, "kube-controller-manager", controllerManagerArgv(layout));
+      await start(state, "kube-scheduler", schedulerArgv(layout));
+      // Both serve their health endpoints to any client the cluster CA vouches for.
+      const healthTls = tlsClient(pki.caCertFile, pki.scheduler);
+      const waitOptions = { timeoutMs: remaining(), abortReason };
+      await Promise.all([
+        waitForOk(`https://127.0.0.1:${ports.controllerManager}/healthz`, healthTls, waitOptions),
+        waitForOk(`https://127.0.0.1:${ports.scheduler}/readyz`, healthTls, waitOptions),
+      ]);
+      progress("kube-controller-manager and kube-scheduler are ready");
+    }
     await start(state, "node-agent", nodeAgentArgv(stateDir));
     await Promise.all(nodes.map((spec) => addNode(stateDir, spec)));
     if (nodes.length > 0) {
@@ -407,7 +425,7 @@ export async function addNode(stateDir: string, spec: NodeSpec, clients?: NodeCl
   if (agent === undefined) {
     throw new Error(`the cluster in ${stateDir} has no node agent; restart it with \`cluster up\``);
   }
-  const lvm = await createNodeVolumeGroups(join(stateDir, "nodes", spec.name), deviceClasses, agent.pid);
+  const lvm = await createNodeVolumeGroups(join(stateDir, "nodes", spec.name), deviceClasses, agent.pid, spec.activation === true);
   const node: NodeState = { name: spec.name, deviceClasses, lvm };
   const api = clients ?? nodeClients(kubeConfigOf(initial));
   try {

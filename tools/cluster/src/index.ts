@@ -7,13 +7,13 @@ import { join } from "node:path";
 
 import { sandboxUnavailableReason } from "../../lvm-sandbox/index.js";
 import { clusterBinaries, missingBinaries } from "./binaries.js";
-import { addNode, down, removeNode, setSchedulerExtenders, up, type NodeSpec } from "./cluster.js";
+import { addNode, down, removeNode, setSchedulerExtenders, up, type ControlPlaneMode, type NodeSpec } from "./cluster.js";
 import { apiserverUrl, type SchedulerExtender } from "./control-plane.js";
 import { isRunning, type ProcessRecord } from "./processes.js";
 import { nodeClients, registerCsiDriver, type CsiNodeInfo } from "./simulated-node.js";
 import { readState, type NodeState } from "./state.js";
 
-export type { DeviceClassSpec, NodeSpec } from "./cluster.js";
+export type { ControlPlaneMode, DeviceClassSpec, NodeSpec } from "./cluster.js";
 export type { SchedulerExtender } from "./control-plane.js";
 export type { CsiNodeInfo, NodeResources } from "./simulated-node.js";
 export type { DeviceClassState, NodeState } from "./state.js";
@@ -34,6 +34,12 @@ export interface StartClusterOptions {
   /** A count (nodes node-1, node-2, ...) or the nodes themselves; default 1. */
   nodes?: number | NodeSpec[];
   schedulerExtenders?: SchedulerExtender[];
+  /** Default "full"; "apiserver-only" runs etcd and kube-apiserver (and the simulated kubelets) only. */
+  controlPlane?: ControlPlaneMode;
+  /** Receives one line per start-up step ("kube-apiserver is ready", ...). */
+  onProgress?: (message: string) => void;
+  /** Limit for the whole start-up; default 120 s (more under the VM's emulated CPUs). */
+  timeoutMs?: number;
   /** Default: a new temporary directory, removed by stop(). */
   stateDir?: string;
 }
@@ -85,6 +91,9 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<L
   const state = await up({
     stateDir,
     nodes: options.nodes ?? 1,
+    ...(options.controlPlane === undefined ? {} : { controlPlane: options.controlPlane }),
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     ...(options.schedulerExtenders === undefined ? {} : { schedulerExtenders: options.schedulerExtenders }),
   });
   const tracked = state.processes;

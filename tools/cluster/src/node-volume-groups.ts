@@ -24,12 +24,14 @@ async function sandbox(args: string[]): Promise<string> {
 /**
  * Creates the LVM sandbox of a simulated node in `dir`: one loop-backed volume group per device-class, visible
  * only through the sandbox's LVM_SYSTEM_DIR. `ownerPid` is the process whose exit makes the sandbox reclaimable
- * by the sandbox sweep (the cluster's node agent), so a crashed cluster does not leak loop devices.
+ * by the sandbox sweep (the cluster's node agent), so a crashed cluster does not leak loop devices. With
+ * `activation`, LVM activates LVs in it (the sandbox's --activation; needs device-mapper).
  */
 export async function createNodeVolumeGroups(
   dir: string,
   deviceClasses: readonly DeviceClassState[],
   ownerPid: number,
+  activation = false,
 ): Promise<NodeVolumeGroups> {
   const volumeGroups: NodeVolumeGroups["volumeGroups"] = [];
   try {
@@ -38,6 +40,7 @@ export async function createNodeVolumeGroups(
         "create",
         "--owner",
         String(ownerPid),
+        ...(activation ? ["--activation"] : []),
         dir,
         deviceClass.volumeGroup,
         String(deviceClass.sizeBytes),

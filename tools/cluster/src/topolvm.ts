@@ -16,7 +16,7 @@ import { logicalVolumeCrdPath } from "@topolvm/csi-plugin";
 import { checkHealth, ServingStatus } from "@topolvm/lvmd";
 import { capacityAnnotationPrefix, defaultDeviceClassKey, topologyKey } from "@topolvm/proto/names";
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -68,8 +68,11 @@ export type { TopolvmProcess } from "./topolvm-process.js";
 
 const execFileAsync = promisify(execFile);
 
-/** The two ways kube-scheduler learns where a volume fits. */
-export type SchedulingMode = "extender" | "capacity-tracking";
+/**
+ * The two ways kube-scheduler learns where a volume fits, or "none": no scheduling path and no CSI sidecars, only
+ * lvmd, topolvm-node and topolvm-controller, for a client that calls the CSI sockets itself (csi-sanity).
+ */
+export type SchedulingMode = "extender" | "capacity-tracking" | "none";
 
 /** One lvmd device-class of a node. */
 export interface TopolvmDeviceClass {
@@ -103,6 +106,11 @@ export interface StartTopolvmOptions {
   logLevel?: string;
   /** Deadline of each readiness wait; default 120 s. */
   readyTimeoutMs?: number;
+  /**
+   * topolvm-node also serves the CSI Identity and Node services on `NODE/csi-topolvm.sock` (`--csi-socket`), and
+   * is ready once the socket exists. Default false.
+   */
+  nodeCsiSockets?: boolean;
 }
 
 /** TopoLVM's processes on one simulated node. */
@@ -113,6 +121,8 @@ export interface TopolvmNode {
   node: TopolvmProcess;
   lvmdSocket: string;
   lvmdConfigFile: string;
+  /** topolvm-node's CSI socket; undefined unless started with nodeCsiSockets. */
+  csiSocket: string | undefined;
   deviceClasses: LvmdDeviceClassConfig[];
   /** How each thin class's pool was made ("metadata-only" on a host without device-mapper). */
   thinPools: Record<string, ThinPoolKind>;
@@ -126,8 +136,11 @@ export interface Topolvm {
   scheduling: SchedulingMode;
   namespace: string;
   controller: TopolvmProcess;
-  provisioner: TopolvmProcess;
-  resizer: TopolvmProcess;
+  /** topolvm-controller's CSI socket (Identity and Controller services). */
+  controllerSocket: string;
+  /** Undefined with scheduling "none". */
+  provisioner: TopolvmProcess | undefined;
+  resizer: TopolvmProcess | undefined;
   /** Only with scheduling "extender". */
   scheduler: TopolvmProcess | undefined;
   webhook: TopolvmProcess | undefined;
@@ -274,8 +287,8 @@ function capacityKeys(classes: readonly LvmdDeviceClassConfig[]): string[] {
 /** The directory of the deployment's sockets: under the state directory unless that makes a path too long for a unix socket. */
 async function socketDir(stateDir: string): Promise<string> {
   const preferred = join(stateDir, "topolvm");
-  // sun_path holds 107 bytes; the longest name below is NODE/lvmd.sock with a 63-byte node name.
-  if (preferred.length + 80 <= 107) {
+  // sun_path holds 107 bytes; the longest name below is /NODE/csi-topolvm.sock with a 63-byte node name.
+  if (preferred.length + 81 <= 107) {
     await mkdir(preferred, { recursive: true });
     return preferred;
   }
@@ -400,6 +413,7 @@ export async function startTopolvm(cluster: LocalCluster, options: StartTopolvmO
     await cluster.registerCsiDriver(state.name, { nodeId: state.name, topology: { [topologyKey]: state.name } });
     const [healthPort, metricsPort] = [await freePort(), await freePort()];
     const keys = capacityKeys(deviceClasses);
+    const csiSocket = options.nodeCsiSockets === true ? join(dir, "csi-topolvm.sock") : undefined;
     const node = processOf(
       `topolvm-node-${state.name}`,
       topolvmBinArgv(
@@ -411,12 +425,16 @@ export async function startTopolvm(cluster: LocalCluster, options: StartTopolvmO
           healthAddr: `127.0.0.1:${healthPort}`,
           metricsAddr: `127.0.0.1:${metricsPort}`,
           logLevel,
+          ...(csiSocket === undefined ? {} : { csiSocket }),
         }),
       ),
       async () => {
         const health = await httpStatus(`http://127.0.0.1:${healthPort}/readyz`);
         if (health !== undefined) {
           return health;
+        }
+        if (csiSocket !== undefined && !(await stat(csiSocket).catch(() => undefined))?.isSocket()) {
+          return `no CSI socket ${csiSocket} yet`;
         }
         const annotations = (await core.readNode({ name: state.name })).metadata?.annotations ?? {};
         const absent = keys.filter((key) => annotations[key] === undefined);
@@ -432,6 +450,7 @@ export async function startTopolvm(cluster: LocalCluster, options: StartTopolvmO
       node,
       lvmdSocket,
       lvmdConfigFile,
+      csiSocket,
       deviceClasses,
       thinPools,
       metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
@@ -476,6 +495,39 @@ export async function startTopolvm(cluster: LocalCluster, options: StartTopolvmO
       }
       await sleep(500);
     }
+  };
+
+  /** csi-provisioner and csi-resizer against the controller's socket; resolves when both lead. */
+  const startSidecars = async (controllerSocket: string): Promise<{ provisioner: TopolvmProcess; resizer: TopolvmProcess }> => {
+    const sidecar = { csiAddress: controllerSocket, kubeconfig };
+    const provisionerPort = await freePort();
+    const provisioner = processOf(
+      "csi-provisioner",
+      sidecarArgv(
+        "csi-provisioner",
+        provisionerArgs({
+          ...sidecar,
+          httpEndpoint: `127.0.0.1:${provisionerPort}`,
+          capacityTracking,
+          capacityPollInterval: options.capacityPollInterval ?? "5s",
+        }),
+      ),
+      () => leaseHeld(coordination, provisionerLeaseName),
+      provisionerEnv(),
+    );
+    const resizerPort = await freePort();
+    const resizer = processOf(
+      "csi-resizer",
+      sidecarArgv("csi-resizer", resizerArgs({ ...sidecar, httpEndpoint: `127.0.0.1:${resizerPort}` })),
+      () => leaseHeld(coordination, resizerLeaseName),
+    );
+    await Promise.all([provisioner.start(), resizer.start()]);
+    if (capacityTracking) {
+      for (const spec of storageClasses) {
+        await waitForCapacityObjects(spec);
+      }
+    }
+    return { provisioner, resizer };
   };
 
   try {
@@ -525,7 +577,7 @@ export async function startTopolvm(cluster: LocalCluster, options: StartTopolvmO
       if (((await readState(stateDir))?.schedulerExtenders ?? []).length > 0) {
         await cluster.setSchedulerExtenders([]);
       }
-    } else {
+    } else if (options.scheduling === "extender") {
       const [hookPort, hookMetricsPort, schedulerPort] = [await freePort(), await freePort(), await freePort()];
       const certDir = join(run, "webhook-certs");
       const caBundle = await issueWebhookCertificate(stateDir, certDir);
@@ -556,41 +608,14 @@ export async function startTopolvm(cluster: LocalCluster, options: StartTopolvmO
       await cluster.setSchedulerExtenders([await deployedExtender(schedulerUrl)]);
     }
 
-    const sidecar = { csiAddress: controllerSocket, kubeconfig };
-    const provisionerPort = await freePort();
-    const provisioner = processOf(
-      "csi-provisioner",
-      sidecarArgv(
-        "csi-provisioner",
-        provisionerArgs({
-          ...sidecar,
-          httpEndpoint: `127.0.0.1:${provisionerPort}`,
-          capacityTracking,
-          capacityPollInterval: options.capacityPollInterval ?? "5s",
-        }),
-      ),
-      () => leaseHeld(coordination, provisionerLeaseName),
-      provisionerEnv(),
-    );
-    const resizerPort = await freePort();
-    const resizer = processOf(
-      "csi-resizer",
-      sidecarArgv("csi-resizer", resizerArgs({ ...sidecar, httpEndpoint: `127.0.0.1:${resizerPort}` })),
-      () => leaseHeld(coordination, resizerLeaseName),
-    );
-    await Promise.all([provisioner.start(), resizer.start()]);
-    if (capacityTracking) {
-      for (const spec of storageClasses) {
-        await waitForCapacityObjects(spec);
-      }
-    }
-
+    const sidecars = options.scheduling === "none" ? undefined : await startSidecars(controllerSocket);
     const topolvm: Topolvm = {
       scheduling: options.scheduling,
       namespace: topolvmNamespace,
       controller,
-      provisioner,
-      resizer,
+      controllerSocket,
+      provisioner: sidecars?.provisioner,
+      resizer: sidecars?.resizer,
       scheduler,
       webhook,
       controllerMetricsUrl: `http://127.0.0.1:${controllerMetrics}/metrics`,
