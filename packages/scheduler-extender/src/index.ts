@@ -53,10 +53,3 @@ export { JsonSyntaxError } from "./json-scan.js";
 export { createExtenderApp, type ExtenderAppOptions } from "./extender-app.js";
 export { startExtenderServer, type ExtenderServer } from "./extender-server.js";
 export { createNodeCache, type NodeCache, type NodeCacheOptions } from "./node-cache.js";
-export {
-  KubeApiError,
-  KubeConfigError,
-  connectInCluster,
-  connectWithKubeconfig,
-  type KubeConnection,
-} from "./kube-connection.js";

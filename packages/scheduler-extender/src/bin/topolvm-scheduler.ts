@@ -6,7 +6,13 @@ import { createExtenderApp } from "../extender-app.js";
 import { startExtenderServer, type ExtenderServer } from "../extender-server.js";
 import { tuneHeap } from "../heap-tuning.js";
 import { createExtenderMetrics } from "../metrics.js";
-import { KubeConfigError, connectInCluster, connectWithKubeconfig } from "../kube-connection.js";
+import {
+  KubeConfigError,
+  createKubeClient,
+  inClusterCredentials,
+  readKubeconfig,
+  type KubeClient,
+} from "@topolvm/kube-client";
 import { createNodeCache, type NodeCache } from "../node-cache.js";
 import { SchedulerOptionsError, loadSchedulerOptions, schedulerOptionsFrom } from "../scheduler-options.js";
 
@@ -31,12 +37,18 @@ The kube-scheduler extender of TopoLVM: POST /predicate, POST /prioritize, GET /
 /** How long in-flight requests get after SIGTERM before their connections are cut. */
 const drainGraceMs = 25_000;
 
-async function startNodeCache(values: { kubeconfig?: string; "in-cluster"?: boolean }, logger: Logger): Promise<NodeCache> {
-  const connection =
-    values.kubeconfig === undefined ? await connectInCluster() : await connectWithKubeconfig(values.kubeconfig);
-  const cache = createNodeCache({ connection, logger });
+/** A started node cache and the client it watches with. */
+interface RunningNodeCache {
+  readonly cache: NodeCache;
+  readonly client: KubeClient;
+}
+
+async function startNodeCache(kubeconfig: string | undefined, logger: Logger): Promise<RunningNodeCache> {
+  const credentials = kubeconfig === undefined ? await inClusterCredentials() : await readKubeconfig(kubeconfig);
+  const client = createKubeClient(credentials, { userAgent: `topolvm-scheduler/${version}` });
+  const cache = createNodeCache({ client, logger });
   cache.start();
-  return cache;
+  return { cache, client };
 }
 
 async function main(): Promise<void> {
@@ -69,8 +81,11 @@ async function main(): Promise<void> {
   // Synchronous writes keep lines in order and lose none at process.exit.
   const logger = pino({ name: "topolvm-scheduler", level: values["log-level"] }, pino.destination({ dest: 1, sync: true }));
 
-  const nodeCache =
-    values.kubeconfig !== undefined || values["in-cluster"] === true ? await startNodeCache(values, logger) : undefined;
+  const running =
+    values.kubeconfig !== undefined || values["in-cluster"] === true
+      ? await startNodeCache(values.kubeconfig, logger)
+      : undefined;
+  const nodeCache = running?.cache;
   const metrics = createExtenderMetrics({
     processMetrics: true,
     ...(nodeCache === undefined ? {} : { cachedNodes: () => nodeCache.size() }),
@@ -113,6 +128,7 @@ async function main(): Promise<void> {
     void (async () => {
       await listening.close(drainGraceMs);
       await nodeCache?.stop();
+      running?.client.close();
       logger.info("stopped");
       process.exit(0);
     })();
