@@ -1,5 +1,8 @@
+import { createClient } from "@connectrpc/connect";
+import { unixSocketTransport } from "@topolvm/lvmd";
+import { csi } from "@topolvm/proto";
 import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -34,7 +37,7 @@ describe("topolvm-node", () => {
   it("prints its flags with --help", { timeout: 30_000 }, async () => {
     const result = await run(["--help"]);
     expect(result.code).toBe(0);
-    for (const flag of ["--nodename", "--lvmd-socket", "--kubeconfig", "--metrics-addr", "--health-addr", "--log-level", "--version"]) {
+    for (const flag of ["--nodename", "--lvmd-socket", "--csi-socket", "--device-dir", "--kubeconfig", "--metrics-addr", "--health-addr", "--log-level", "--version"]) {
       expect(result.stdout).toContain(flag);
     }
   });
@@ -56,9 +59,10 @@ describe("topolvm-node", () => {
   );
 
   it(
-    "starts without lvmd or an API server, reports not ready with the reason, and exits 0 on SIGTERM",
+    "starts without lvmd or an API server, reports not ready with the reason, serves Identity and Node on its CSI socket, and exits 0 on SIGTERM",
     async () => {
       const kubeconfig = join(dir, "kubeconfig");
+      const csiSocket = join(dir, "plugin", "csi-topolvm.sock");
       writeFileSync(
         kubeconfig,
         [
@@ -72,7 +76,25 @@ describe("topolvm-node", () => {
       );
       const child = spawn(
         process.execPath,
-        ["--import", "tsx", bin, "--nodename", "node-1", "--kubeconfig", kubeconfig, "--lvmd-socket", join(dir, "none.sock"), "--health-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"],
+        [
+          "--import",
+          "tsx",
+          bin,
+          "--nodename",
+          "node-1",
+          "--kubeconfig",
+          kubeconfig,
+          "--lvmd-socket",
+          join(dir, "none.sock"),
+          "--csi-socket",
+          csiSocket,
+          "--device-dir",
+          join(dir, "dev"),
+          "--health-addr",
+          "127.0.0.1:0",
+          "--metrics-addr",
+          "127.0.0.1:0",
+        ],
         { stdio: ["ignore", "pipe", "inherit"] },
       );
       const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
@@ -95,8 +117,16 @@ describe("topolvm-node", () => {
       expect(await ready.text()).toMatch(/lvmd|informer/);
       const metrics = await fetch(`http://127.0.0.1:${ports.metricsPort}/metrics`);
       expect(await metrics.text()).toContain("topolvm_node_lv_operations_total");
+      expect(statSync(csiSocket).mode & 0o777).toBe(0o600);
+      const transport = unixSocketTransport(csiSocket);
+      const identity = createClient(csi.Identity, transport);
+      expect(await identity.getPluginInfo({})).toMatchObject({ name: "topolvm.cybozu.com", vendorVersion: "0.1.0" });
+      // Probe follows lvmd, which is not there.
+      expect(await identity.probe({})).toMatchObject({ ready: false });
+      expect(await createClient(csi.Node, transport).nodeGetInfo({})).toMatchObject({ nodeId: "node-1" });
       child.kill("SIGTERM");
       expect(await exited).toBe(0);
+      expect(existsSync(csiSocket)).toBe(false);
     },
     60_000,
   );

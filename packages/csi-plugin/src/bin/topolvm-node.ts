@@ -4,6 +4,7 @@ import { unixSocketTransport } from "@topolvm/lvmd";
 import { createRequire } from "node:module";
 import type { Server } from "node:http";
 import { collectDefaultMetrics, Registry } from "prom-client";
+import type { CsiServer } from "../csi-server.js";
 import { createHttpEndpoints, listen, type ListenAddress, type Readiness } from "../http-endpoints.js";
 import { describeError, startController, watchInformer } from "../informer.js";
 import { createLogger } from "../logger.js";
@@ -12,6 +13,7 @@ import { startCapacityAnnotator } from "../node/capacity-annotator.js";
 import { createLogicalVolumeReconciler } from "../node/logical-volume-reconciler.js";
 import { createLvmdClient } from "../node/lvmd-client.js";
 import { createNodeMetrics } from "../node/metrics.js";
+import { startNodeCsiServer } from "../node/node-csi-server.js";
 import { NodeFlagError, nodeUsage, parseNodeFlags, type NodeFlags } from "../node/node-flags.js";
 
 // package.json sits two levels up from both src/bin/ and dist/bin/.
@@ -43,7 +45,7 @@ const sameAddress = (a: ListenAddress, b: ListenAddress): boolean => a.host === 
 async function run(flags: NodeFlags, kubeConfig: KubeConfig): Promise<number> {
   const { nodeName } = flags;
   const logger = createLogger("topolvm-node", flags.logLevel).child({ node: nodeName });
-  logger.info({ version, lvmdSocket: flags.lvmdSocket }, "starting");
+  logger.info({ version, lvmdSocket: flags.lvmdSocket, csiSocket: flags.csiSocket }, "starting");
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -114,8 +116,33 @@ async function run(flags: NodeFlags, kubeConfig: KubeConfig): Promise<number> {
     return { ready: true };
   };
 
+  // Probe tells kubelet's probes (through livenessprobe) whether volumes can be served: that needs lvmd only.
+  const csiReadiness = (): Readiness => {
+    if (stopping) {
+      return { ready: false, reason: "stopping" };
+    }
+    return lvmdServing === true ? { ready: true } : { ready: false, reason: `lvmd at ${flags.lvmdSocket} does not answer health checks` };
+  };
+
   const servers: Server[] = [];
   let ports: { health: number; metrics: number };
+  let csiServer: CsiServer;
+  try {
+    csiServer = await startNodeCsiServer({
+      socketPath: flags.csiSocket,
+      nodeName,
+      version,
+      lvmd,
+      readiness: csiReadiness,
+      logger,
+      deviceDir: flags.deviceDir,
+      registry,
+    });
+  } catch (error) {
+    logger.fatal({ err: (error as Error).message, csiSocket: flags.csiSocket }, "cannot serve the CSI socket");
+    clearInterval(healthTimer);
+    return 1;
+  }
   try {
     if (sameAddress(flags.healthAddress, flags.metricsAddress)) {
       const server = createHttpEndpoints({ registry, readiness });
@@ -130,18 +157,19 @@ async function run(flags: NodeFlags, kubeConfig: KubeConfig): Promise<number> {
     }
   } catch (error) {
     logger.fatal({ err: (error as Error).message }, "cannot listen");
+    await csiServer.close();
     return 1;
   }
-  logger.info({ healthPort: ports.health, metricsPort: ports.metrics }, "started");
+  logger.info({ healthPort: ports.health, metricsPort: ports.metrics, csiSocket: flags.csiSocket }, "started");
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once("SIGTERM", resolve);
     process.once("SIGINT", resolve);
   });
   stopping = true;
-  logger.info({ signal }, "stopping: no new work; finishing the running reconciles");
+  logger.info({ signal }, "stopping: no new work; finishing the running reconciles and CSI calls");
   clearInterval(healthTimer);
-  const drained = Promise.all([lvController.stop(), annotator.stop(), nodeInformer.stop()]).then(
+  const drained = Promise.all([lvController.stop(), annotator.stop(), nodeInformer.stop(), csiServer.close()]).then(
     () => true,
     (error: unknown) => {
       logger.warn({ err: describeError(error) }, "stopping failed");

@@ -1,15 +1,24 @@
+import { isAbsolute } from "node:path";
 import { parseArgs } from "node:util";
 import type { Level } from "pino";
 import { parseListenAddress, type ListenAddress } from "../http-endpoints.js";
 import { logLevels } from "../logger.js";
+import { DEFAULT_DEVICE_DIR } from "./device-node.js";
 
 /** lvmd's socket by default (DESIGN.md §1). */
 export const DEFAULT_LVMD_SOCKET = "/run/topolvm/lvmd.sock";
+
+/** The node's CSI socket in kubelet's plugin directory (DESIGN.md §1), where node-driver-registrar finds it. */
+export const DEFAULT_NODE_CSI_SOCKET = "/var/lib/kubelet/plugins/topolvm.cybozu.com/node/csi-topolvm.sock";
 
 /** What topolvm-node runs with. */
 export interface NodeFlags {
   readonly nodeName: string;
   readonly lvmdSocket: string;
+  /** The unix socket of the CSI Identity and Node services. */
+  readonly csiSocket: string;
+  /** Where the LVs' device nodes are made (a filesystem mounted without nodev). */
+  readonly deviceDir: string;
   /** undefined: KubeConfig.loadFromDefault() ($KUBECONFIG, ~/.kube/config or the in-cluster config). */
   readonly kubeconfig: string | undefined;
   readonly metricsAddress: ListenAddress;
@@ -31,11 +40,14 @@ export class NodeFlagError extends Error {
 export const nodeUsage = `Usage: topolvm-node [flags]
 
 Runs on every node of TopoLVM (topolvm.cybozu.com): creates, grows and removes the LVs of this node's
-LogicalVolumes through lvmd, writes the node's capacity annotations and finalizer, and exports metrics.
+LogicalVolumes through lvmd, writes the node's capacity annotations and finalizer, exports metrics, and serves
+the CSI Identity and Node services (publish, unpublish, stats, expansion) to kubelet.
 
 Flags:
   --nodename NAME             this node's Node name (default $NODE_NAME; required)
   --lvmd-socket PATH          lvmd's unix socket (default ${DEFAULT_LVMD_SOCKET})
+  --csi-socket PATH           unix socket of the CSI services (default ${DEFAULT_NODE_CSI_SOCKET})
+  --device-dir DIR            where the LVs' device nodes are made (default ${DEFAULT_DEVICE_DIR})
   --kubeconfig PATH           kubeconfig file (default: $KUBECONFIG, ~/.kube/config, else the in-cluster config)
   --metrics-addr HOST:PORT    /metrics for Prometheus (default :8080)
   --health-addr HOST:PORT     /healthz and /readyz (default :8081)
@@ -58,6 +70,8 @@ export function parseNodeFlags(argv: readonly string[], env: Readonly<Record<str
       options: {
         nodename: { type: "string" },
         "lvmd-socket": { type: "string" },
+        "csi-socket": { type: "string" },
+        "device-dir": { type: "string" },
         kubeconfig: { type: "string" },
         "metrics-addr": { type: "string" },
         "health-addr": { type: "string" },
@@ -83,10 +97,19 @@ export function parseNodeFlags(argv: readonly string[], env: Readonly<Record<str
   if (!nodeNamePattern.test(nodeName)) {
     throw new NodeFlagError(`--nodename: ${JSON.stringify(nodeName)} is not a Node name (lowercase RFC 1123 subdomain)`);
   }
-  const lvmdSocket = values["lvmd-socket"] ?? DEFAULT_LVMD_SOCKET;
-  if (lvmdSocket === "") {
-    throw new NodeFlagError("--lvmd-socket: must not be empty");
-  }
+  const path = (flag: string, value: string | undefined, fallback: string, absolute = true): string => {
+    const chosen = value ?? fallback;
+    if (chosen === "") {
+      throw new NodeFlagError(`--${flag}: must not be empty`);
+    }
+    if (absolute && !isAbsolute(chosen)) {
+      throw new NodeFlagError(`--${flag}: ${JSON.stringify(chosen)} is not an absolute path`);
+    }
+    return chosen;
+  };
+  const lvmdSocket = path("lvmd-socket", values["lvmd-socket"], DEFAULT_LVMD_SOCKET, false);
+  const csiSocket = path("csi-socket", values["csi-socket"], DEFAULT_NODE_CSI_SOCKET);
+  const deviceDir = path("device-dir", values["device-dir"], DEFAULT_DEVICE_DIR);
   const kubeconfig = values.kubeconfig;
   if (kubeconfig === "") {
     throw new NodeFlagError("--kubeconfig: must not be empty (leave it out for the default kubeconfig)");
@@ -108,6 +131,8 @@ export function parseNodeFlags(argv: readonly string[], env: Readonly<Record<str
     flags: {
       nodeName,
       lvmdSocket,
+      csiSocket,
+      deviceDir,
       kubeconfig,
       metricsAddress: address("metrics-addr", values["metrics-addr"], ":8080"),
       healthAddress: address("health-addr", values["health-addr"], ":8081"),
