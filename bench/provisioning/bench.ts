@@ -2,7 +2,7 @@ import { CoreV1Api } from "@kubernetes/client-node";
 import { loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 
-import { clusterPrerequisitesMissing, startCluster, type LocalCluster } from "../../tools/cluster/src/index.js";
+import { clusterPrerequisitesMissing, startCluster, type LocalCluster, type NodeSpec } from "../../tools/cluster/src/index.js";
 import { startTopolvm, topolvmPrerequisitesMissing, type Topolvm, type TopolvmProcess } from "../../tools/cluster/src/topolvm.js";
 import { until } from "../../tools/eventually.js";
 import { median, percentile } from "../support/stats.js";
@@ -119,19 +119,41 @@ async function clean(cluster: LocalCluster, topolvm: Topolvm, namespace: string)
   );
 }
 
-const seconds = (ms: number): string => (ms / 1000).toFixed(1);
-
-/** The --claims PVCs on one node, ours and upstream's in turns: each implementation's times in ms. */
-async function oneNode(): Promise<Record<Implementation, number[]>> {
-  const times: Record<Implementation, number[]> = { ours: [], upstream: [] };
-  // Room for every claim, plus the volume group's metadata.
-  const cluster = await startCluster({ nodes: [{ name: "node-1", vgSizeBytes: claims * claimBytes + 4 * GiB }] });
+/**
+ * Starts a cluster with these nodes and TopoLVM on it (and upstream's processes to switch to, when built), records
+ * the idle RSS, runs `body`, and stops everything; on failure prints the tail of every TopoLVM process's log.
+ */
+async function onCluster<T>(
+  nodes: NodeSpec[],
+  body: (cluster: LocalCluster, topolvm: Topolvm, swap: ImplementationSwitch | undefined) => Promise<T>,
+): Promise<T> {
+  const cluster = await startCluster({ nodes });
   let topolvm: Topolvm | undefined;
   let swap: ImplementationSwitch | undefined;
   try {
     topolvm = await startTopolvm(cluster, { scheduling: "extender", storageClasses: [{ name: storageClassName, fsType: "ext4" }] });
     swap = implementations.includes("upstream") ? await implementationSwitch(cluster, topolvm) : undefined;
     await recordIdle(runningProcesses(topolvm, swap));
+    return await body(cluster, topolvm, swap);
+  } catch (error) {
+    if (topolvm !== undefined) {
+      console.log(await topolvm.logTails(20));
+    }
+    throw error;
+  } finally {
+    await swap?.stop();
+    await topolvm?.stop();
+    await cluster.stop();
+  }
+}
+
+const seconds = (ms: number): string => (ms / 1000).toFixed(1);
+
+/** The --claims PVCs on one node, ours and upstream's in turns: each implementation's times in ms. */
+async function oneNode(): Promise<Record<Implementation, number[]>> {
+  const times: Record<Implementation, number[]> = { ours: [], upstream: [] };
+  // Room for every claim, plus the volume group's metadata.
+  await onCluster([{ name: "node-1", vgSizeBytes: claims * claimBytes + 4 * GiB }], async (cluster, topolvm, swap) => {
     const node = topolvm.node("node-1");
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? implementations : [...implementations].reverse();
@@ -152,33 +174,14 @@ async function oneNode(): Promise<Record<Implementation, number[]>> {
         await clean(cluster, topolvm, namespace);
       }
     }
-  } catch (error) {
-    if (topolvm !== undefined) {
-      console.log(await topolvm.logTails(20));
-    }
-    throw error;
-  } finally {
-    await swap?.stop();
-    await topolvm?.stop();
-    await cluster.stop();
-  }
+  });
   return times;
 }
 
 /** The race: 2 x racePerNode pods for two nodes that fit racePerNode volumes each, per implementation. */
 async function race(): Promise<void> {
-  const cluster = await startCluster({
-    nodes: [
-      { name: "node-1", vgSizeBytes: racePerNode * GiB + GiB / 2 },
-      { name: "node-2", vgSizeBytes: racePerNode * GiB + GiB / 2 },
-    ],
-  });
-  let topolvm: Topolvm | undefined;
-  let swap: ImplementationSwitch | undefined;
-  try {
-    topolvm = await startTopolvm(cluster, { scheduling: "extender", storageClasses: [{ name: storageClassName, fsType: "ext4" }] });
-    swap = implementations.includes("upstream") ? await implementationSwitch(cluster, topolvm) : undefined;
-    await recordIdle(runningProcesses(topolvm, swap));
+  const nodes = ["node-1", "node-2"].map((name) => ({ name, vgSizeBytes: racePerNode * GiB + GiB / 2 }));
+  await onCluster(nodes, async (cluster, topolvm, swap) => {
     const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
     // A size that racePerNode volumes fit in the smaller node's free bytes and one more does not.
     const free = await Promise.all(
@@ -225,16 +228,7 @@ async function race(): Promise<void> {
       }
       await clean(cluster, topolvm, namespace);
     }
-  } catch (error) {
-    if (topolvm !== undefined) {
-      console.log(await topolvm.logTails(20));
-    }
-    throw error;
-  } finally {
-    await swap?.stop();
-    await topolvm?.stop();
-    await cluster.stop();
-  }
+  });
 }
 
 function printMemory(title: string): void {

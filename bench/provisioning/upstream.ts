@@ -1,7 +1,7 @@
-import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 
 import type { LocalCluster } from "../../tools/cluster/src/index.js";
+import { freePort, httpStatus } from "../../tools/cluster/src/ports.js";
 import { logDir } from "../../tools/cluster/src/state.js";
 import type { Topolvm, TopolvmProcess } from "../../tools/cluster/src/topolvm.js";
 import { managedProcess } from "../../tools/cluster/src/topolvm-process.js";
@@ -32,33 +32,6 @@ export interface ImplementationSwitch {
   use(implementation: Implementation): Promise<void>;
   /** Stops upstream's processes, if they run (ours are the harness's to stop). */
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => {
-        if (address === null || typeof address === "string") {
-          reject(new Error("could not read the port of a loopback listener"));
-        } else {
-          resolve(address.port);
-        }
-      });
-    });
-  });
-}
-
-async function answers(url: string): Promise<string | undefined> {
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(3_000) });
-    await response.body?.cancel();
-    return response.status === 200 ? undefined : `GET ${url}: ${response.status}`;
-  } catch (error) {
-    return `GET ${url}: ${error instanceof Error ? error.message : String(error)}`;
-  }
 }
 
 /** The value of `--NAME=VALUE` in an argv. */
@@ -93,7 +66,7 @@ export async function implementationSwitch(cluster: LocalCluster, topolvm: Topol
     env,
     logFile: join(logs, "upstream-topolvm-controller.log"),
     stateDir: cluster.stateDir,
-    ready: () => answers(`http://127.0.0.1:${healthPort}/readyz`),
+    ready: () => httpStatus(`http://127.0.0.1:${healthPort}/readyz`),
   });
   const nodes: TopolvmProcess[] = [];
   for (const node of topolvm.nodes.values()) {
@@ -111,7 +84,7 @@ export async function implementationSwitch(cluster: LocalCluster, topolvm: Topol
         env: { ...env, NODE_NAME: node.name },
         logFile: join(logs, `upstream-topolvm-node-${node.name}.log`),
         stateDir: cluster.stateDir,
-        ready: () => answers(`http://127.0.0.1:${port}/metrics`),
+        ready: () => httpStatus(`http://127.0.0.1:${port}/metrics`),
       }),
     );
   }

@@ -2,9 +2,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { Agent } from "node:http";
-import { createServer, type AddressInfo } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "../../tools/cluster/src/ports.js";
 import { until } from "../../tools/eventually.js";
 import { binDir } from "../../tools/paths.js";
 import { startFakeApiServer } from "../../packages/scheduler-extender/test/support/fake-api-server.js";
@@ -69,19 +69,6 @@ async function runRound(run: Case): Promise<void> {
   run.latenciesMs.push(...latenciesMs);
   run.roundP99Ms.push(percentile(latenciesMs, 99));
   run.elapsedSeconds += elapsedSeconds;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => {
-        resolve(port);
-      });
-    });
-  });
 }
 
 /** Starts upstream's Go scheduler with the legacy `topolvm.cybozu.com` names and waits until /status answers. */

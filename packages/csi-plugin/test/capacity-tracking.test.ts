@@ -1,23 +1,21 @@
 // End to end on the local cluster, Storage Capacity Tracking: no webhook and no extender. csi-provisioner publishes
 // CSIStorageCapacity objects from topolvm-controller's GetCapacity and kube-scheduler places pods by them alone.
 import { capacityAnnotationPrefix, topologyKey } from "@topolvm/proto/names";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import {
   affinityNodes,
   boundClaim,
   claimManifest,
-  createNamespace,
-  e2eMissing,
   elapsedMs,
+  gib,
   logicalVolumeOf,
   podManifest,
   readPod,
   scheduledNode,
   skipE2e,
-  startE2e,
+  useE2e,
   waitFor,
-  type E2e,
 } from "./support/e2e.js";
 
 const namespace = "e2e-capacity";
@@ -33,31 +31,14 @@ function quantityBytes(quantity: string | undefined): number {
 }
 
 describe.skipIf(skipE2e)("provisioning with Storage Capacity Tracking", () => {
-  let e2e: E2e | undefined;
-  const env = (): E2e => {
-    if (e2e === undefined) {
-      throw new Error(`the cluster did not start (${e2eMissing.join("; ") || "see beforeAll"})`);
-    }
-    return e2e;
-  };
-  const gib = 1024 ** 3;
-
-  beforeAll(async () => {
-    const started = Date.now();
-    e2e = await startE2e(
-      [
-        { name: "node-1", vgSizeBytes: 2 * gib },
-        { name: "node-2", vgSizeBytes: 10 * gib },
-      ],
-      { scheduling: "capacity-tracking", capacityPollInterval: "3s" },
-    );
-    await createNamespace(e2e, namespace);
-    console.log(`cluster and TopoLVM ready in ${elapsedMs(started)} ms`);
-  });
-
-  afterAll(async () => {
-    await e2e?.stop();
-  });
+  const env = useE2e(
+    [
+      { name: "node-1", vgSizeBytes: 2 * gib },
+      { name: "node-2", vgSizeBytes: 10 * gib },
+    ],
+    { scheduling: "capacity-tracking", capacityPollInterval: "3s" },
+    namespace,
+  );
 
   it("publishes a CSIStorageCapacity per node for topolvm-provisioner, equal to the node's free bytes", async () => {
     const e = env();

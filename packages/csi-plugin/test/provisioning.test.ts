@@ -3,16 +3,14 @@
 // Every test checks the LVs that really exist in the nodes' volume groups.
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { capacityAnnotationPrefix, pvcFinalizer, topologyKey } from "@topolvm/proto/names";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import { runLvm } from "../../../tools/cluster/src/topolvm-lvm.js";
 import {
   affinityNodes,
   boundClaim,
   claimManifest,
-  createNamespace,
   describeEvents,
-  e2eMissing,
   elapsedMs,
   eventsOf,
   forceDeletePod,
@@ -25,9 +23,8 @@ import {
   readPod,
   scheduledNode,
   skipE2e,
-  startE2e,
+  useE2e,
   waitFor,
-  type E2e,
 } from "./support/e2e.js";
 
 const namespace = "e2e-provisioning";
@@ -35,54 +32,38 @@ const thinPoolBytes = 2 * gib;
 const thinRatio = 5;
 
 describe.skipIf(skipE2e)("provisioning with the webhook and the extender", () => {
-  let e2e: E2e | undefined;
-  const env = (): E2e => {
-    if (e2e === undefined) {
-      throw new Error(`the cluster did not start (${e2eMissing.join("; ") || "see beforeAll"})`);
-    }
-    return e2e;
-  };
-
-  beforeAll(async () => {
-    const started = Date.now();
-    e2e = await startE2e(
-      [
-        // Too small for the 4 GiB claims below.
-        { name: "node-1", vgSizeBytes: 3 * gib },
-        // The only node with an hdd class.
-        { name: "node-2", deviceClasses: [{ name: "ssd" }, { name: "hdd" }] },
-        // The only node with a thin class (a pool in its ssd volume group).
-        { name: "node-3" },
-      ],
-      {
-        scheduling: "extender",
-        deviceClasses: {
-          "node-3": [
-            { name: "ssd", default: true },
-            {
-              name: "thin",
-              volumeGroupOf: "ssd",
-              thinPool: { name: "pool0", sizeBytes: thinPoolBytes, overprovisionRatio: thinRatio },
-            },
-          ],
-        },
-        lvcreateOptionClasses: [{ name: "tagged", options: ["--addtag", "e2e-option-class"] }],
-        storageClasses: [
-          { name: "topolvm-provisioner" },
-          { name: "topolvm-hdd", deviceClass: "hdd" },
-          { name: "topolvm-thin", deviceClass: "thin" },
-          { name: "topolvm-tagged", deviceClass: "ssd", lvcreateOptionClass: "tagged" },
-          { name: "topolvm-nosuch", deviceClass: "nosuch" },
+  const env = useE2e(
+    [
+      // Too small for the 4 GiB claims below.
+      { name: "node-1", vgSizeBytes: 3 * gib },
+      // The only node with an hdd class.
+      { name: "node-2", deviceClasses: [{ name: "ssd" }, { name: "hdd" }] },
+      // The only node with a thin class (a pool in its ssd volume group).
+      { name: "node-3" },
+    ],
+    {
+      scheduling: "extender",
+      deviceClasses: {
+        "node-3": [
+          { name: "ssd", default: true },
+          {
+            name: "thin",
+            volumeGroupOf: "ssd",
+            thinPool: { name: "pool0", sizeBytes: thinPoolBytes, overprovisionRatio: thinRatio },
+          },
         ],
       },
-    );
-    await createNamespace(e2e, namespace);
-    console.log(`cluster and TopoLVM ready in ${elapsedMs(started)} ms`);
-  });
-
-  afterAll(async () => {
-    await e2e?.stop();
-  });
+      lvcreateOptionClasses: [{ name: "tagged", options: ["--addtag", "e2e-option-class"] }],
+      storageClasses: [
+        { name: "topolvm-provisioner" },
+        { name: "topolvm-hdd", deviceClass: "hdd" },
+        { name: "topolvm-thin", deviceClass: "thin" },
+        { name: "topolvm-tagged", deviceClass: "ssd", lvcreateOptionClass: "tagged" },
+        { name: "topolvm-nosuch", deviceClass: "nosuch" },
+      ],
+    },
+    namespace,
+  );
 
   it("provisions a 1 GiB PVC of topolvm-provisioner for a pod on a node with room: LV, Bound PV, node affinity", async () => {
     const e = env();

@@ -3,15 +3,14 @@
 // topolvm-node is gone is deleted (its LogicalVolumes and PVCs must be cleaned up and the Node go).
 import { nodeFinalizer } from "@topolvm/proto/names";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import { runLvm } from "../../../tools/cluster/src/topolvm-lvm.js";
 
 import {
   boundClaim,
   claimManifest,
-  createNamespace,
-  e2eMissing,
+  type E2e,
   elapsedMs,
   gib,
   listLogicalVolumes,
@@ -19,9 +18,8 @@ import {
   podManifest,
   readClaim,
   skipE2e,
-  startE2e,
+  useE2e,
   waitFor,
-  type E2e,
 } from "./support/e2e.js";
 
 const namespace = "e2e-recovery";
@@ -29,24 +27,7 @@ const namespace = "e2e-recovery";
 const nodeCleanupLimitMs = 180_000;
 
 describe.skipIf(skipE2e)("recovery from crashes and lost nodes", () => {
-  let e2e: E2e | undefined;
-  const env = (): E2e => {
-    if (e2e === undefined) {
-      throw new Error(`the cluster did not start (${e2eMissing.join("; ") || "see beforeAll"})`);
-    }
-    return e2e;
-  };
-
-  beforeAll(async () => {
-    const started = Date.now();
-    e2e = await startE2e([{ name: "node-1" }, { name: "node-2" }, { name: "node-3" }], { scheduling: "extender" });
-    await createNamespace(e2e, namespace);
-    console.log(`cluster and TopoLVM ready in ${elapsedMs(started)} ms`);
-  });
-
-  afterAll(async () => {
-    await e2e?.stop();
-  });
+  const env = useE2e([{ name: "node-1" }, { name: "node-2" }, { name: "node-3" }], { scheduling: "extender" }, namespace);
 
   /** The LogicalVolume made for a claim (named pvc-<claim uid>), once it exists. */
   async function logicalVolumeForClaim(e: E2e, claim: string) {

@@ -1,7 +1,6 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -24,6 +23,7 @@ import { httpsGet, tlsClient, waitForOk, type TlsClient } from "./probe.js";
 import { isRunning, logTail, startProcess, stopProcess, type ProcessRecord } from "./processes.js";
 import { createNodeVolumeGroups, destroyNodeVolumeGroups } from "./node-volume-groups.js";
 import { deleteNode, nodeClients, registerNode, type NodeClients, type NodeResources } from "./simulated-node.js";
+import { freePorts } from "./ports.js";
 import { parseSize } from "./sizes.js";
 import {
   logDir,
@@ -84,32 +84,6 @@ export const defaultDeviceClass = "ssd";
  * API server's clients first, so none of them logs errors about it going away, and etcd last.
  */
 const stopStages = [["node-agent", "kube-scheduler", "kube-controller-manager"], ["kube-apiserver"], ["etcd"]];
-
-async function freePorts(count: number): Promise<number[]> {
-  // All listeners stay open until every port is known, so the same port is never handed out twice.
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-          const server = createServer();
-          server.once("error", reject);
-          server.listen(0, "127.0.0.1", () => {
-            resolve(server);
-          });
-        }),
-    ),
-  );
-  const ports = servers.map((server) => {
-    const address = server.address();
-    if (address === null || typeof address === "string") {
-      throw new Error("could not read the port of a loopback listener");
-    }
-    return address.port;
-  });
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
 
 async function allocatePorts(): Promise<ControlPlanePorts> {
   const [etcdClient, etcdPeer, apiserver, controllerManager, scheduler] = await freePorts(5);
@@ -410,7 +384,8 @@ function deviceClassStates(spec: NodeSpec): DeviceClassState[] {
 /**
  * Adds a simulated node: its LVM sandbox with one loop volume group per device-class, then the Node, Lease and
  * CSINode a kubelet would register; the node agent keeps it Ready from then on. Resolves when the node controller
- * has lifted the not-ready taint that new nodes are created with, so pods can be scheduled onto it right away.
+ * has lifted the not-ready taint that new nodes are created with, so pods can be scheduled onto it right away (an
+ * apiserver-only control plane has no such controller: there the taint stays).
  */
 export async function addNode(stateDir: string, spec: NodeSpec, clients?: NodeClients): Promise<NodeState> {
   if (!nodeNamePattern.test(spec.name)) {
@@ -437,7 +412,10 @@ export async function addNode(stateDir: string, spec: NodeSpec, clients?: NodeCl
     await updateState(stateDir, (state) => {
       state.nodes.push(node);
     });
-    await waitUntilSchedulable(api, spec.name, 60_000);
+    // The node lifecycle controller of kube-controller-manager lifts the taint; without it the taint stays.
+    if (initial.processes.some((record) => record.name === "kube-controller-manager")) {
+      await waitUntilSchedulable(api, spec.name, 60_000);
+    }
   } catch (error) {
     await destroyNodeVolumeGroups(node);
     throw error;

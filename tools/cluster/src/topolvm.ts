@@ -17,7 +17,6 @@ import { checkHealth, ServingStatus } from "@topolvm/lvmd";
 import { capacityAnnotationPrefix, defaultDeviceClassKey, topologyKey } from "@topolvm/proto/names";
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -28,6 +27,7 @@ import { binaryPath, csiSidecarBinaries, missingBinaries } from "./binaries.js";
 import type { NodeSpec } from "./cluster.js";
 import type { LocalCluster } from "./index.js";
 import { ensurePki } from "./pki.js";
+import { freePort, httpStatus } from "./ports.js";
 import { logDir, readState, type NodeState } from "./state.js";
 import {
   controllerArgs,
@@ -169,33 +169,6 @@ export function topolvmPrerequisitesMissing(): string[] {
     ),
     ...missingTopolvmBins().map((bin) => `the ${bin} bin (run npx nx run-many -t build)`),
   ];
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => {
-        if (address === null || typeof address === "string") {
-          reject(new Error("could not read the port of a loopback listener"));
-        } else {
-          resolve(address.port);
-        }
-      });
-    });
-  });
-}
-
-async function httpStatus(url: string): Promise<string | undefined> {
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(3_000) });
-    const body = await response.text();
-    return response.status === 200 ? undefined : `GET ${url}: ${response.status} ${body.trim().slice(0, 300)}`;
-  } catch (error) {
-    return `GET ${url}: ${error instanceof Error ? error.message : String(error)}`;
-  }
 }
 
 function isStatus(error: unknown, code: number): boolean {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { KubernetesObjectApi } from "@kubernetes/client-node";
 import { type LocalCluster, startCluster } from "../../../../tools/cluster/src/index.js";
 import { createTestPki } from "./test-pki.js";
-import { webhookConfiguration } from "./webhook-configuration.js";
+import { webhookConfigurationManifest } from "../../../../tools/cluster/src/topolvm-manifests.js";
 import { startWebhookProcess, type WebhookProcess, writeSecretVolume } from "./webhook-process.js";
 
 /** The TopoLVM StorageClass the hooked cluster has (device-class `ssd`). */
@@ -138,7 +138,7 @@ export async function startHookedCluster(namespaces: { hooked: string; ignored: 
       (status) => status === 200,
       "the webhook's informers to sync",
     );
-    await objects.create(webhookConfiguration(started.port, pki.caCert.toString("base64")));
+    await objects.create(webhookConfigurationManifest(`https://127.0.0.1:${started.port}`, pki.caCert.toString("base64")));
     // kube-apiserver picks new webhook configurations up from its own informer: probe with dry-run claims.
     await eventually(
       () => objects.create(claimManifest(namespaces.hooked, "probe", "1Gi"), undefined, "All"),

@@ -11,6 +11,7 @@ import {
   type V1Pod,
 } from "@kubernetes/client-node";
 import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll } from "vitest";
 
 import {
   clusterPrerequisitesMissing,
@@ -74,6 +75,30 @@ export async function startE2e(nodes: NodeSpec[], options: StartTopolvmOptions):
         await cluster.stop();
       }
     },
+  };
+}
+
+/**
+ * Registers, in the calling describe block, a beforeAll that starts the cluster with TopoLVM and creates the test's
+ * namespace, and an afterAll that stops them. Answers the running environment; it throws in a test when the start
+ * failed.
+ */
+export function useE2e(nodes: NodeSpec[], options: StartTopolvmOptions, namespace: string): () => E2e {
+  let e2e: E2e | undefined;
+  beforeAll(async () => {
+    const started = Date.now();
+    e2e = await startE2e(nodes, options);
+    await createNamespace(e2e, namespace);
+    console.log(`cluster and TopoLVM ready in ${elapsedMs(started)} ms`);
+  });
+  afterAll(async () => {
+    await e2e?.stop();
+  });
+  return () => {
+    if (e2e === undefined) {
+      throw new Error(`the cluster did not start (${e2eMissing.join("; ") || "see beforeAll"})`);
+    }
+    return e2e;
   };
 }
 
