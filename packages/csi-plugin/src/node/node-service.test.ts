@@ -230,6 +230,15 @@ describe("NodePublishVolume", () => {
     expect(statSync(target).mode & 0o7777).toBe(0o755);
   });
 
+  it("treats an ro mount flag as a read-only publish", async () => {
+    const node = fakeNode({ filesystem: "same" });
+    const target = newTarget();
+    await publish(node, { volumeId: "v1", targetPath: target, volumeCapability: mountCapability("ext4", ["ro"]) });
+    expect(node.calls.slice(2)).toEqual([`mount /fake/dev/v1 ${target} ext4 [ro]`]);
+    await publish(node, { volumeId: "v1", targetPath: target, readonly: true, volumeCapability: mountCapability("ext4") });
+    expect(node.calls).toHaveLength(3);
+  });
+
   it("refuses a device that holds another filesystem with FailedPrecondition naming both", async () => {
     const node = fakeNode({ filesystem: { other: "xfs" } });
     const error = await failure(publish(node, { volumeId: "v1", targetPath: newTarget(), volumeCapability: mountCapability("ext4") }));

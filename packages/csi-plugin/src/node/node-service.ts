@@ -337,12 +337,14 @@ export function createNodeService(options: NodeServiceOptions): ServiceImpl<type
         access = { kind: "mount", fs: parseFilesystem(fsType) ?? "ext4", mountFlags };
       }
       const selected = access;
+      // An "ro" mount flag makes the volume read-only as much as the readonly field does.
+      const readonly = request.readonly || (selected.kind === "mount" && selected.mountFlags.includes("ro"));
       return serialised(`publishing volume ${volumeId} at ${target}`, context, [`volume/${volumeId}`, `target/${target}`], async (signal) => {
         const device = requireServing(await requireVolume(volumeId, signal));
         if (selected.kind === "mount") {
-          await publishFilesystem(volumeId, device, target, selected, request.readonly, signal);
+          await publishFilesystem(volumeId, device, target, selected, readonly, signal);
         } else {
-          await publishBlock(volumeId, device, target, request.readonly, signal);
+          await publishBlock(volumeId, device, target, readonly, signal);
         }
         return {};
       });
