@@ -84,6 +84,28 @@ describe("createVolumeLookup", () => {
     }, 20);
     await expect(lookup.find("a", controller.signal)).rejects.toBe(reason);
   });
+
+  it("gives up on an lvmd that sends no Watch message, and asks again on the next call", async () => {
+    let silent = true;
+    const lookup = createVolumeLookup(
+      {
+        getLVList: () => Promise.resolve([lv("a")]),
+        async *watch(signal) {
+          if (silent) {
+            await new Promise((resolve) => {
+              signal.addEventListener("abort", resolve);
+            });
+            return;
+          }
+          yield create(lvmd.WatchResponseSchema, { items: [{ deviceClass: "ssd" }] });
+        },
+      },
+      50,
+    );
+    await expect(lookup.find("a", signal)).rejects.toMatchObject({ code: Code.Unavailable, rawMessage: "lvmd sent no Watch message within 50 ms, so its device-classes are unknown" });
+    silent = false;
+    expect(await lookup.find("a", signal)).toMatchObject({ deviceClass: "ssd" });
+  });
 });
 
 describe("untilAborted", () => {

@@ -31,27 +31,35 @@ export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promi
   });
 }
 
-/** lvmd's device-classes: the names in the first message of its Watch stream (sent at once on subscribe). */
-async function readDeviceClasses(lvmdClient: Pick<LvmdClient, "watch">): Promise<readonly string[]> {
+/** How long lvmd may take to send the first Watch message (it sends one at once on subscribe). */
+export const DEVICE_CLASSES_TIMEOUT_MS = 15_000;
+
+/** lvmd's device-classes: the names in the first message of its Watch stream. */
+async function readDeviceClasses(lvmdClient: Pick<LvmdClient, "watch">, timeoutMs: number): Promise<readonly string[]> {
+  // The stream ends quietly when its signal aborts: at the timeout, or once the first message is in.
   const stop = new AbortController();
+  const timer = setTimeout(() => {
+    stop.abort();
+  }, timeoutMs);
   try {
     for await (const message of lvmdClient.watch(stop.signal)) {
       return message.items.map((item) => item.deviceClass);
     }
   } finally {
+    clearTimeout(timer);
     stop.abort();
   }
-  throw new ConnectError("lvmd ended its Watch stream before it sent the device-classes", Code.Unavailable);
+  throw new ConnectError(`lvmd sent no Watch message within ${timeoutMs} ms, so its device-classes are unknown`, Code.Unavailable);
 }
 
 /**
  * A lookup that asks GetLVList of every device-class. The classes are read once and again after a miss (lvmd may
  * have been restarted with another config), so a found volume costs one GetLVList per class and no Watch.
  */
-export function createVolumeLookup(lvmdClient: Pick<LvmdClient, "getLVList" | "watch">): VolumeLookup {
+export function createVolumeLookup(lvmdClient: Pick<LvmdClient, "getLVList" | "watch">, timeoutMs = DEVICE_CLASSES_TIMEOUT_MS): VolumeLookup {
   let classes: Promise<readonly string[]> | undefined;
   const deviceClasses = (): Promise<readonly string[]> => {
-    const current = (classes ??= readDeviceClasses(lvmdClient));
+    const current = (classes ??= readDeviceClasses(lvmdClient, timeoutMs));
     // A failed read is not kept: the next call asks lvmd again.
     current.catch(() => {
       if (classes === current) {
