@@ -43,7 +43,7 @@ export async function prepareSocketPath(path: string): Promise<void> {
     throw new Error(`socket path ${path} exists and is not a socket; not removing it`);
   }
   if (await answers(path)) {
-    throw new Error(`socket ${path} is in use by another process (is another lvmd running?)`);
+    throw new Error(`socket ${path} is in use: another process answers on it (a second instance of this server?)`);
   }
   await unlink(path);
 }

@@ -93,15 +93,15 @@ export interface NodeFlags {
   healthAddr: string;
   metricsAddr: string;
   logLevel?: string;
-  /** Serve the CSI Identity and Node services on this unix socket. */
-  csiSocket?: string;
+  /** Where it serves the CSI Identity and Node services (unix socket). */
+  csiSocket: string;
 }
 
 export function nodeArgs(flags: NodeFlags): string[] {
   return [
     `--nodename=${flags.nodeName}`,
     `--lvmd-socket=${flags.lvmdSocket}`,
-    ...(flags.csiSocket === undefined ? [] : [`--csi-socket=${flags.csiSocket}`]),
+    `--csi-socket=${flags.csiSocket}`,
     `--kubeconfig=${flags.kubeconfig}`,
     `--metrics-addr=${flags.metricsAddr}`,
     `--health-addr=${flags.healthAddr}`,

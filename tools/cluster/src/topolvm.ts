@@ -106,11 +106,6 @@ export interface StartTopolvmOptions {
   logLevel?: string;
   /** Deadline of each readiness wait; default 120 s. */
   readyTimeoutMs?: number;
-  /**
-   * topolvm-node also serves the CSI Identity and Node services on `NODE/csi-topolvm.sock` (`--csi-socket`), and
-   * is ready once the socket exists. Default false.
-   */
-  nodeCsiSockets?: boolean;
 }
 
 /** TopoLVM's processes on one simulated node. */
@@ -121,8 +116,8 @@ export interface TopolvmNode {
   node: TopolvmProcess;
   lvmdSocket: string;
   lvmdConfigFile: string;
-  /** topolvm-node's CSI socket; undefined unless started with nodeCsiSockets. */
-  csiSocket: string | undefined;
+  /** topolvm-node's CSI socket (Identity and Node services), in the node's run directory; ready once it exists. */
+  csiSocket: string;
   deviceClasses: LvmdDeviceClassConfig[];
   /** How each thin class's pool was made ("metadata-only" on a host without device-mapper). */
   thinPools: Record<string, ThinPoolKind>;
@@ -386,7 +381,7 @@ export async function startTopolvm(cluster: LocalCluster, options: StartTopolvmO
     await cluster.registerCsiDriver(state.name, { nodeId: state.name, topology: { [topologyKey]: state.name } });
     const [healthPort, metricsPort] = [await freePort(), await freePort()];
     const keys = capacityKeys(deviceClasses);
-    const csiSocket = options.nodeCsiSockets === true ? join(dir, "csi-topolvm.sock") : undefined;
+    const csiSocket = join(dir, "csi-topolvm.sock");
     const node = processOf(
       `topolvm-node-${state.name}`,
       topolvmBinArgv(
@@ -398,7 +393,7 @@ export async function startTopolvm(cluster: LocalCluster, options: StartTopolvmO
           healthAddr: `127.0.0.1:${healthPort}`,
           metricsAddr: `127.0.0.1:${metricsPort}`,
           logLevel,
-          ...(csiSocket === undefined ? {} : { csiSocket }),
+          csiSocket,
         }),
       ),
       async () => {
@@ -406,7 +401,7 @@ export async function startTopolvm(cluster: LocalCluster, options: StartTopolvmO
         if (health !== undefined) {
           return health;
         }
-        if (csiSocket !== undefined && !(await stat(csiSocket).catch(() => undefined))?.isSocket()) {
+        if (!(await stat(csiSocket).catch(() => undefined))?.isSocket()) {
           return `no CSI socket ${csiSocket} yet`;
         }
         const annotations = (await core.readNode({ name: state.name })).metadata?.annotations ?? {};
