@@ -1,7 +1,6 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
-import * as grpc from "@grpc/grpc-js";
-import { createGrpcServer, prepareSocketPath, type ServiceRegistration } from "@topolvm/lvmd";
-import { chmod, unlink } from "node:fs/promises";
+import { bindUnixSocket, createGrpcServer, type ServiceRegistration } from "@topolvm/lvmd";
+import { unlink } from "node:fs/promises";
 import type { Logger } from "pino";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 
@@ -162,22 +161,7 @@ export async function startCsiServer(options: CsiServerOptions): Promise<CsiServ
     logger,
   );
 
-  await prepareSocketPath(socketPath);
-  const umask = process.umask(0o177);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (error) => {
-        if (error === null) {
-          resolve();
-        } else {
-          reject(error);
-        }
-      });
-    });
-  } finally {
-    process.umask(umask);
-  }
-  await chmod(socketPath, 0o600);
+  await bindUnixSocket(server, socketPath);
   logger.info({ socket: socketPath, services: options.services.map((s) => s.service.typeName) }, "CSI server serving");
 
   let closing: Promise<void> | undefined;

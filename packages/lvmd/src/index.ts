@@ -29,4 +29,4 @@ export { createVolumeStore } from "./volume-store.js";
 export type { VolumeStore } from "./volume-store.js";
 export { createGrpcServer, registration } from "./grpc-server.js";
 export type { GrpcServer, ServiceRegistration } from "./grpc-server.js";
-export { prepareSocketPath } from "./unix-socket.js";
+export { bindUnixSocket, prepareSocketPath } from "./unix-socket.js";

@@ -1,14 +1,13 @@
-import * as grpc from "@grpc/grpc-js";
 import { createLvm, execFileExecutor, type Executor } from "@topolvm/lvm-exec";
 import { lvmd } from "@topolvm/proto";
-import { chmod, unlink } from "node:fs/promises";
+import { unlink } from "node:fs/promises";
 import type { Logger } from "pino";
 import { checkConfigAgainstLvm, type LvmdConfig } from "./config.js";
 import { createGrpcServer, registration } from "./grpc-server.js";
 import { createHealth } from "./health.js";
 import { Health } from "./health-proto.js";
 import { createLvService } from "./lv-service.js";
-import { prepareSocketPath } from "./unix-socket.js";
+import { bindUnixSocket } from "./unix-socket.js";
 import { createVgService } from "./vg-service.js";
 import { createVolumeStore, type VolumeStore } from "./volume-store.js";
 
@@ -78,23 +77,7 @@ export async function startLvmdServer(options: LvmdServerOptions): Promise<LvmdS
     logger,
   );
 
-  await prepareSocketPath(socketPath);
-  // The socket must never be reachable by others, not even between bind and chmod: create it under umask 177.
-  const umask = process.umask(0o177);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => {
-        if (err === null) {
-          resolve();
-        } else {
-          reject(err);
-        }
-      });
-    });
-  } finally {
-    process.umask(umask);
-  }
-  await chmod(socketPath, 0o600);
+  await bindUnixSocket(server, socketPath);
   store.start(options.refreshIntervalMs ?? REFRESH_INTERVAL_MS);
   logger.info({ socket: socketPath, deviceClasses: config.deviceClasses.map((dc) => dc.name) }, "lvmd serving");
 

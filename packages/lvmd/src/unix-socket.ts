@@ -1,4 +1,5 @@
-import { lstat, mkdir, unlink } from "node:fs/promises";
+import * as grpc from "@grpc/grpc-js";
+import { chmod, lstat, mkdir, unlink } from "node:fs/promises";
 import net from "node:net";
 import { dirname } from "node:path";
 
@@ -46,4 +47,27 @@ export async function prepareSocketPath(path: string): Promise<void> {
     throw new Error(`socket ${path} is in use: another process answers on it (a second instance of this server?)`);
   }
   await unlink(path);
+}
+
+/**
+ * Binds a gRPC server to a unix socket at `path` (made free with prepareSocketPath) that only its owner can reach:
+ * the socket is created under umask 177, so it is never open to others, not even between bind and chmod 0600.
+ */
+export async function bindUnixSocket(server: grpc.Server, path: string): Promise<void> {
+  await prepareSocketPath(path);
+  const umask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.bindAsync(`unix:${path}`, grpc.ServerCredentials.createInsecure(), (error) => {
+        if (error === null) {
+          resolve();
+        } else {
+          reject(error);
+        }
+      });
+    });
+  } finally {
+    process.umask(umask);
+  }
+  await chmod(path, 0o600);
 }

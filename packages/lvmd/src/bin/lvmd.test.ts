@@ -13,7 +13,8 @@ function run(...args: string[]): { status: number | null; stdout: string; stderr
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-describe("lvmd", () => {
+// Each case starts node with tsx (seconds each on a loaded 2-core machine): far more time than the unit default.
+describe("lvmd", { timeout: 120_000 }, () => {
   afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
   });
