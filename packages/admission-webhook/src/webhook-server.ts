@@ -83,6 +83,9 @@ export async function startWebhook(config: WebhookConfig, logger: Logger): Promi
   // Slow or stalled clients must not hold sockets past kube-apiserver's own 10 s limit for long.
   server.headersTimeout = 10_000;
   server.requestTimeout = 15_000;
+  // kube-apiserver's clients keep idle connections for 90 s. A server that closes them sooner (Node: 5 s) races the
+  // next call written into the closing socket, and that admission fails with "broken pipe": let the client close.
+  server.keepAliveTimeout = 120_000;
   server.on("tlsClientError", (error) => {
     logger.debug({ err: error.message }, "TLS handshake failed");
   });

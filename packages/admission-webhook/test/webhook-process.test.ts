@@ -1,4 +1,4 @@
-import { request } from "node:https";
+import { Agent, request } from "node:https";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -97,6 +97,22 @@ describe("topolvm-webhook process", () => {
       kind: "AdmissionReview",
       response: { uid: "uid-1", allowed: true },
     });
+  });
+
+  it("keeps an idle keep-alive connection open longer than kube-apiserver's clients keep theirs (90 s)", async () => {
+    // Node closes idle connections after 5 s by default; kube-apiserver then writes its next webhook call into a
+    // socket the webhook is closing, and the pod fails to create with "write: broken pipe" (seen under load).
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const body = review("Pod", podWithoutVolumes);
+      const first = await httpsRequest({ port: webhook.port, path: "/pod/mutate", ca: pki.caCert, body, agent });
+      await new Promise((resolve) => setTimeout(resolve, 6_000));
+      const second = await httpsRequest({ port: webhook.port, path: "/pod/mutate", ca: pki.caCert, body, agent });
+      expect([first.status, second.status]).toEqual([200, 200]);
+      expect(second.localPort).toBe(first.localPort);
+    } finally {
+      agent.destroy();
+    }
   });
 
   it("refuses plain HTTP on the hook port", async () => {

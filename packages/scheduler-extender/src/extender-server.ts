@@ -30,8 +30,9 @@ export async function startExtenderServer(app: Koa, listen: ListenAddress): Prom
     }
     void handle(request, response);
   });
-  // kube-scheduler keeps connections alive between scheduling cycles; outlive its idle pool's timeout.
-  server.keepAliveTimeout = 65_000;
+  // kube-scheduler keeps connections alive between scheduling cycles, idle for up to 90 s (client-go's transport
+  // default): outlive that, so the scheduler closes first and never writes a call into a socket being closed here.
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen({ port: listen.port, ...(listen.host === "" ? {} : { host: listen.host }) }, () => {

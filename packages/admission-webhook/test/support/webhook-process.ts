@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { request } from "node:https";
+import { type Agent, request } from "node:https";
 import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -123,7 +123,9 @@ export function httpsRequest(options: {
   readonly method?: string;
   readonly body?: string;
   readonly contentType?: string;
-}): Promise<{ status: number; body: string; fingerprint256: string }> {
+  /** Default: a new connection for this request alone. */
+  readonly agent?: Agent;
+}): Promise<{ status: number; body: string; fingerprint256: string; localPort: number }> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -132,7 +134,7 @@ export function httpsRequest(options: {
         path: options.path,
         method: options.method ?? "POST",
         ca: options.ca,
-        agent: false,
+        agent: options.agent ?? false,
         headers: { "Content-Type": options.contentType ?? "application/json" },
       },
       (res) => {
@@ -145,7 +147,7 @@ export function httpsRequest(options: {
         let body = "";
         res.setEncoding("utf8");
         res.on("data", (chunk: string) => (body += chunk));
-        res.on("end", () => { resolve({ status: res.statusCode ?? 0, body, fingerprint256 }); });
+        res.on("end", () => { resolve({ status: res.statusCode ?? 0, body, fingerprint256, localPort: socket.localPort ?? 0 }); });
       },
     );
     req.on("error", reject);
