@@ -1,62 +1,15 @@
-import { ApiException, V1Node, V1ObjectMeta } from "@kubernetes/client-node";
+import { V1Node, V1ObjectMeta } from "@kubernetes/client-node";
+import { KubeApiError } from "@topolvm/kube-client";
 import { pino } from "pino";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { fakeInformer } from "../test/fake-informer.js";
-import { describeError, isMarkedForDeletion, startController, watchInformer } from "./informer.js";
+import { describeError, isMarkedForDeletion, logInformer, startController, withoutManagedFields } from "./informer.js";
 
 const logger = pino({ level: "silent" });
 
 /** A Node named `name` with the label pick=`pick`. */
 const labelled = (name: string, pick: string): V1Node =>
   Object.assign(new V1Node(), { metadata: Object.assign(new V1ObjectMeta(), { name, labels: { pick } }) });
-
-describe("watchInformer", () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
-  it("is synced after a start that reported no error", async () => {
-    const informer = fakeInformer<V1Node>();
-    const watched = watchInformer(informer, { kind: "Node", logger });
-    expect(watched.synced()).toBe(false);
-    watched.start();
-    await vi.advanceTimersByTimeAsync(0);
-    expect(watched.synced()).toBe(true);
-    await watched.stop();
-  });
-
-  it("restarts after errors with a doubling delay", async () => {
-    const informer = fakeInformer<V1Node>();
-    const watched = watchInformer(informer, { kind: "Node", logger, initialRetryMs: 100, maxRetryMs: 300 });
-    watched.start();
-    await vi.advanceTimersByTimeAsync(0);
-    informer.fail(new Error("watch broke"));
-    await vi.advanceTimersByTimeAsync(99);
-    expect(informer.starts).toBe(1);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(informer.starts).toBe(2);
-    // The restart succeeded, so the delay is back to its start.
-    informer.fail(new Error("watch broke again"));
-    await vi.advanceTimersByTimeAsync(100);
-    expect(informer.starts).toBe(3);
-    await watched.stop();
-  });
-
-  it("does not restart once stopped", async () => {
-    const informer = fakeInformer<V1Node>();
-    const watched = watchInformer(informer, { kind: "Node", logger, initialRetryMs: 100 });
-    watched.start();
-    await vi.advanceTimersByTimeAsync(0);
-    informer.fail(new Error("watch broke"));
-    await watched.stop();
-    await vi.advanceTimersByTimeAsync(1_000);
-    expect(informer.starts).toBe(1);
-    expect(informer.running).toBe(false);
-  });
-});
 
 describe("startController", () => {
   it("reconciles the keys of added and updated objects that keyOf selects, and resyncs the cache", async () => {
@@ -76,6 +29,8 @@ describe("startController", () => {
         resyncMs: 1_000,
       });
       await vi.advanceTimersByTimeAsync(0);
+      expect(informer.starts).toBe(1);
+      expect(controller.synced()).toBe(true);
       informer.emit("update", labelled("b", "no"));
       informer.emit("add", labelled("c", "yes"));
       await vi.advanceTimersByTimeAsync(0);
@@ -83,6 +38,7 @@ describe("startController", () => {
       await vi.advanceTimersByTimeAsync(1_000);
       expect(seen.slice(2).sort()).toEqual(["a", "c"]);
       await controller.stop();
+      expect(informer.running).toBe(false);
       informer.emit("add", labelled("d", "yes"));
       await vi.advanceTimersByTimeAsync(2_000);
       expect(seen).not.toContain("d");
@@ -96,7 +52,7 @@ describe("startController with a shared informer", () => {
   it("offers what is cached at once, follows its events, and neither starts nor stops it", async () => {
     const seen: string[] = [];
     const informer = fakeInformer<V1Node>([labelled("a", "yes")]);
-    await informer.start();
+    informer.start();
     const controller = startController<V1Node>({
       name: "test",
       informer,
@@ -118,20 +74,45 @@ describe("startController with a shared informer", () => {
   });
 });
 
+describe("logInformer", () => {
+  it("logs the first sync, list and watch failures with their retry delay, and failed handlers", () => {
+    const lines: { msg: string; retryMs?: number; err?: string; kind?: string }[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) });
+    const informer = fakeInformer<V1Node>();
+    logInformer(informer, { kind: "Node", logger });
+    informer.start();
+    informer.fail(new Error("watch broke"), 1_000);
+    informer.fail(new Error("handler threw"), undefined);
+    expect(lines.map(({ msg, retryMs, err, kind }) => ({ msg, retryMs, err, kind }))).toEqual([
+      { msg: "informer cache synced", kind: "Node", retryMs: undefined, err: undefined },
+      { msg: "list or watch failed; the informer restarts", kind: "Node", retryMs: 1_000, err: "watch broke" },
+      { msg: "an informer event handler failed", kind: "Node", retryMs: undefined, err: "handler threw" },
+    ]);
+  });
+});
+
 describe("isMarkedForDeletion", () => {
-  it("reads a deletionTimestamp as a Date (from a list) or a string (from a watch)", () => {
-    expect(isMarkedForDeletion({ metadata: { deletionTimestamp: new Date() } })).toBe(true);
+  it("holds when the API server has set a deletionTimestamp", () => {
     expect(isMarkedForDeletion({ metadata: { deletionTimestamp: "2025-01-01T00:00:00Z" } })).toBe(true);
     expect(isMarkedForDeletion({ metadata: {} })).toBe(false);
     expect(isMarkedForDeletion({})).toBe(false);
   });
 });
 
+describe("withoutManagedFields", () => {
+  it("drops metadata.managedFields and keeps the rest", () => {
+    const node = { metadata: { name: "a", labels: { x: "1" }, managedFields: [{ manager: "kubelet" }] }, spec: {} };
+    expect(withoutManagedFields(node)).toEqual({ metadata: { name: "a", labels: { x: "1" } }, spec: {} });
+    const plain = { metadata: { name: "b" } };
+    expect(withoutManagedFields(plain)).toBe(plain);
+  });
+});
+
 describe("describeError", () => {
-  it("gives the HTTP status and the Status message of an API error", () => {
-    const error = new ApiException(409, "Conflict", '{"kind":"Status","message":"the object has been modified"}', {});
-    expect(describeError(error)).toBe("HTTP 409: the object has been modified");
-    expect(describeError(new ApiException(500, "x", { message: "parsed" }, {}))).toBe("HTTP 500: parsed");
+  it("gives the verb, path, HTTP status, reason and server message of an API error", () => {
+    const error = new KubeApiError({ method: "PATCH", path: "/api/v1/nodes/n", status: 409, reason: "Conflict", serverMessage: "the object has been modified" });
+    expect(describeError(error)).toBe("PATCH /api/v1/nodes/n: 409 Conflict: the object has been modified");
     expect(describeError(new Error("plain"))).toBe("plain");
+    expect(describeError("text")).toBe("text");
   });
 });

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { CoordinationV1Api, CoreV1Api, KubeConfig, makeInformer, type V1Node } from "@kubernetes/client-node";
+import { connectKube, type KubeClient } from "@topolvm/kube-client";
 import { registration } from "@topolvm/lvmd";
 import { csi } from "@topolvm/proto";
 import type { Server } from "node:http";
@@ -10,12 +10,12 @@ import type { NodeLister } from "../controller/capacity.js";
 import { controllerUsage, FlagError, parseControllerFlags, type ControllerFlags } from "../controller/controller-flags.js";
 import { createControllerService } from "../controller/controller-service.js";
 import { leaderIdentity, runLeaderElection } from "../controller/leader-election.js";
-import { startNodeFinalizer } from "../controller/node-finalizer.js";
+import { createNodeInformer, startNodeFinalizer, type CachedNode } from "../controller/node-finalizer.js";
 import { startPvcFinalizer } from "../controller/pvc-finalizer.js";
 import { startCsiServer } from "../csi-server.js";
 import { createHttpEndpoints, listen, type Readiness } from "../http-endpoints.js";
 import { createIdentityService } from "../identity-service.js";
-import { watchInformer, type CachedInformer } from "../informer.js";
+import { logInformer, type CachedInformer } from "../informer.js";
 import { createLogicalVolumeClient, type LogicalVolumeClient } from "../logical-volume/logical-volume-client.js";
 import { createLogicalVolumeIndex } from "../logical-volume/logical-volume-index.js";
 import { createLogger } from "../logger.js";
@@ -27,13 +27,13 @@ const component = "topolvm-controller";
 
 /** What the leader-only controllers are started with. */
 interface ControllersContext {
-  readonly kubeConfig: KubeConfig;
+  readonly kube: KubeClient;
   readonly flags: ControllerFlags;
   readonly logger: Logger;
   readonly registry: Registry;
   readonly logicalVolumes: LogicalVolumeClient;
   /** The process's Node informer, shared with the Node finalizer. */
-  readonly nodes: { readonly informer: CachedInformer<V1Node>; readonly synced: () => boolean };
+  readonly nodes: { readonly informer: CachedInformer<CachedNode>; readonly synced: () => boolean };
 }
 
 /**
@@ -41,10 +41,10 @@ interface ControllersContext {
  * function. Called while this replica leads (at once with --leader-election=false).
  */
 function startControllers(context: ControllersContext): () => Promise<void> {
-  const { kubeConfig, flags, logger, logicalVolumes, nodes } = context;
+  const { kube, flags, logger, logicalVolumes, nodes } = context;
   const controllers = [
-    startNodeFinalizer({ kubeConfig, logicalVolumes, logger, skipNodeFinalize: flags.skipNodeFinalize, nodes }),
-    startPvcFinalizer({ kubeConfig, logger }),
+    startNodeFinalizer({ kube, logicalVolumes, logger, skipNodeFinalize: flags.skipNodeFinalize, nodes }),
+    startPvcFinalizer({ kube, logger }),
   ];
   logger.info({ skipNodeFinalize: flags.skipNodeFinalize }, "leader-only controllers started");
   return async () => {
@@ -83,13 +83,10 @@ async function main(): Promise<void> {
   const { flags } = command;
   const logger = createLogger(component, flags.logLevel);
 
-  const kubeConfig = new KubeConfig();
+  let kube: KubeClient;
   try {
-    if (flags.kubeconfig === undefined) {
-      kubeConfig.loadFromDefault();
-    } else {
-      kubeConfig.loadFromFile(flags.kubeconfig);
-    }
+    // --kubeconfig, else $KUBECONFIG, else ~/.kube/config, else the service account.
+    kube = await connectKube(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig });
   } catch (error) {
     logger.fatal({ err: error, kubeconfig: flags.kubeconfig }, "cannot load the kubeconfig");
     process.exit(1);
@@ -98,13 +95,14 @@ async function main(): Promise<void> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  const logicalVolumes = createLogicalVolumeClient(kubeConfig, component);
+  const logicalVolumes = createLogicalVolumeClient(kube, component);
   const logicalVolumeInformer = logicalVolumes.informer();
   const index = createLogicalVolumeIndex(logicalVolumes, logicalVolumeInformer);
-  const coreApi = kubeConfig.makeApiClient(CoreV1Api);
-  const nodeInformer = makeInformer<V1Node>(kubeConfig, "/api/v1/nodes", () => coreApi.listNode());
+  const nodeInformer = createNodeInformer(kube);
   const nodes: NodeLister = { get: (name) => nodeInformer.get(name), list: () => nodeInformer.list() };
-  const informers = [watchInformer(logicalVolumeInformer, { kind: "LogicalVolume", logger }), watchInformer(nodeInformer, { kind: "Node", logger })];
+  logInformer(logicalVolumeInformer, { kind: "LogicalVolume", logger });
+  logInformer(nodeInformer, { kind: "Node", logger });
+  const informers = [logicalVolumeInformer, nodeInformer];
 
   let stopping = false;
   const synced = (): boolean => informers.every((informer) => informer.synced());
@@ -141,11 +139,11 @@ async function main(): Promise<void> {
   // With --leader-election the controllers run only while this replica holds the Lease; losing it stops them and
   // the replica campaigns again; stopping releases the Lease after they have stopped, so a standby takes over at once.
   const nodeCache = { informer: nodeInformer, synced: () => informers.every((informer) => informer.synced()) };
-  const context: ControllersContext = { kubeConfig, flags, logger, registry, logicalVolumes, nodes: nodeCache };
+  const context: ControllersContext = { kube, flags, logger, registry, logicalVolumes, nodes: nodeCache };
   let stopControllers: () => Promise<void>;
   if (flags.leaderElection) {
     const election = runLeaderElection({
-      api: kubeConfig.makeApiClient(CoordinationV1Api),
+      api: kube,
       namespace: flags.leaderElectionNamespace,
       name: flags.leaderElectionId,
       identity: leaderIdentity(),
@@ -174,6 +172,7 @@ async function main(): Promise<void> {
       await stopControllers();
       await server.close();
       await Promise.all([closeServer(health), closeServer(metrics), ...informers.map((informer) => informer.stop())]);
+      kube.close();
       logger.info(`${component} stopped`);
       process.exit(0);
     })();

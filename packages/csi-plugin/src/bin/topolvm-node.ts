@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-import { CoreV1Api, KubeConfig, ListWatch, PatchStrategy, setHeaderOptions, Watch, type V1Node } from "@kubernetes/client-node";
+import type { V1Node } from "@kubernetes/client-node";
+import { connectKube, createInformer, type KubeClient } from "@topolvm/kube-client";
 import { unixSocketTransport } from "@topolvm/lvmd";
 import { createRequire } from "node:module";
 import type { Server } from "node:http";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import type { CsiServer } from "../csi-server.js";
 import { createHttpEndpoints, listen, type ListenAddress, type Readiness } from "../http-endpoints.js";
-import { describeError, startController, watchInformer } from "../informer.js";
+import { describeError, logInformer, startController, withoutManagedFields } from "../informer.js";
 import { createLogger } from "../logger.js";
 import { createLogicalVolumeClient } from "../logical-volume/logical-volume-client.js";
 import { startCapacityAnnotator } from "../node/capacity-annotator.js";
@@ -26,23 +27,18 @@ const LVMD_HEALTH_PERIOD_MS = 5_000;
 /** Longest wait for in-flight reconciles after SIGTERM (kubelet's default grace period is 30 s). */
 const DRAIN_TIMEOUT_MS = 25_000;
 
-function loadKubeConfig(path: string | undefined): KubeConfig {
-  const kubeConfig = new KubeConfig();
+/** A client from --kubeconfig, else $KUBECONFIG, else ~/.kube/config, else the service account. */
+async function connect(path: string | undefined): Promise<KubeClient> {
   try {
-    if (path === undefined) {
-      kubeConfig.loadFromDefault();
-    } else {
-      kubeConfig.loadFromFile(path);
-    }
+    return await connectKube(path === undefined ? {} : { kubeconfig: path });
   } catch (error) {
     throw new NodeFlagError(`--kubeconfig: ${JSON.stringify(path ?? "(default)")}: ${(error as Error).message}`);
   }
-  return kubeConfig;
 }
 
 const sameAddress = (a: ListenAddress, b: ListenAddress): boolean => a.host === b.host && a.port === b.port;
 
-async function run(flags: NodeFlags, kubeConfig: KubeConfig): Promise<number> {
+async function run(flags: NodeFlags, kube: KubeClient): Promise<number> {
   const { nodeName } = flags;
   const logger = createLogger("topolvm-node", flags.logLevel).child({ node: nodeName });
   logger.info({ version, lvmdSocket: flags.lvmdSocket, csiSocket: flags.csiSocket }, "starting");
@@ -51,8 +47,7 @@ async function run(flags: NodeFlags, kubeConfig: KubeConfig): Promise<number> {
   collectDefaultMetrics({ register: registry });
   const metrics = createNodeMetrics(registry, nodeName);
   const lvmd = createLvmdClient(unixSocketTransport(flags.lvmdSocket));
-  const logicalVolumes = createLogicalVolumeClient(kubeConfig, fieldManager);
-  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const logicalVolumes = createLogicalVolumeClient(kube, fieldManager);
 
   const lvController = startController({
     name: "logicalvolume",
@@ -68,21 +63,23 @@ async function run(flags: NodeFlags, kubeConfig: KubeConfig): Promise<number> {
     lvmd,
     metrics,
     logger: logger.child({ controller: "node-capacity" }),
-    patchNode: (patch) =>
-      core.patchNode({ name: nodeName, body: patch, fieldManager }, setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch)),
+    patchNode: (patch) => kube.patch<V1Node>(`/api/v1/nodes/${encodeURIComponent(nodeName)}`, patch, { type: "strategic", fieldManager }),
   });
-  const nodeFieldSelector = `metadata.name=${nodeName}`;
-  const nodeInformer = watchInformer(
-    new ListWatch<V1Node>("/api/v1/nodes", new Watch(kubeConfig), () => core.listNode({ fieldSelector: nodeFieldSelector }), false, undefined, nodeFieldSelector),
-    { kind: "Node", logger },
-  );
-  nodeInformer.informer.on("add", (node) => {
+  // This node's Node, as metadata only: the annotator reads its annotations, finalizers and deletion.
+  const nodeInformer = createInformer<V1Node>(kube, {
+    path: "/api/v1/nodes",
+    fieldSelector: `metadata.name=${nodeName}`,
+    metadataOnly: true,
+    transform: withoutManagedFields,
+  });
+  logInformer(nodeInformer, { kind: "Node", logger });
+  nodeInformer.on("add", (node) => {
     annotator.nodeChanged(node);
   });
-  nodeInformer.informer.on("update", (node) => {
+  nodeInformer.on("update", (node) => {
     annotator.nodeChanged(node);
   });
-  nodeInformer.informer.on("delete", () => {
+  nodeInformer.on("delete", () => {
     annotator.nodeChanged(undefined);
   });
   nodeInformer.start();
@@ -195,7 +192,7 @@ async function run(flags: NodeFlags, kubeConfig: KubeConfig): Promise<number> {
 }
 
 async function main(): Promise<number> {
-  let kubeConfig: KubeConfig;
+  let kube: KubeClient;
   let flags: NodeFlags;
   try {
     const command = parseNodeFlags(process.argv.slice(2), process.env);
@@ -208,7 +205,7 @@ async function main(): Promise<number> {
       return 0;
     }
     flags = command.flags;
-    kubeConfig = loadKubeConfig(flags.kubeconfig);
+    kube = await connect(flags.kubeconfig);
   } catch (error) {
     if (error instanceof NodeFlagError) {
       process.stderr.write(`topolvm-node: ${error.message}\nRun topolvm-node --help for the flags.\n`);
@@ -216,7 +213,11 @@ async function main(): Promise<number> {
     }
     throw error;
   }
-  return run(flags, kubeConfig);
+  try {
+    return await run(flags, kube);
+  } finally {
+    kube.close();
+  }
 }
 
 main().then(

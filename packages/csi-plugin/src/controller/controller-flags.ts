@@ -43,7 +43,7 @@ Node and PVC finalizer controllers.
 
 Flags:
   --csi-socket PATH                  unix socket of the CSI services (default ${DEFAULT_CONTROLLER_CSI_SOCKET})
-  --kubeconfig PATH                  kubeconfig file (default: $KUBECONFIG, else the in-cluster config)
+  --kubeconfig PATH                  kubeconfig file (default: $KUBECONFIG, else ~/.kube/config, else in-cluster)
   --health-addr HOST:PORT            /healthz and /readyz (default :8081)
   --metrics-addr HOST:PORT           /metrics for Prometheus (default :8080)
   --leader-election true|false       run the controllers only while holding the Lease (default true)

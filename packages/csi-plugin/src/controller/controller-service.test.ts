@@ -1,11 +1,12 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
-import { ApiException, V1ObjectMeta } from "@kubernetes/client-node";
+import { V1ObjectMeta } from "@kubernetes/client-node";
 import { csi } from "@topolvm/proto";
 import { capacityAnnotationPrefix, deviceClassParameter, logicalVolumeFinalizer, resizeRequestedAtAnnotation, topologyKey } from "@topolvm/proto/names";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { fakeInformer, type FakeInformer } from "../../test/fake-informer.js";
+import { kubeApiError } from "../../test/kube-errors.js";
 import type { LogicalVolume, LogicalVolumeSpec, LogicalVolumeStatus } from "../logical-volume/logical-volume.js";
 import type { LogicalVolumeClient } from "../logical-volume/logical-volume-client.js";
 import { createLogicalVolumeIndex } from "../logical-volume/logical-volume-index.js";
@@ -60,7 +61,7 @@ function fakeCluster(behaviour: Partial<NodeBehaviour> = {}) {
   const mustGet = (name: string): LogicalVolume => {
     const lv = store.get(name);
     if (lv === undefined) {
-      throw new ApiException(404, "Not Found", `{"message":"logicalvolumes ${name} not found"}`, {});
+      throw kubeApiError("GET", `/apis/topolvm.cybozu.com/v1/logicalvolumes/${name}`, 404, `logicalvolumes ${name} not found`);
     }
     return lv;
   };
@@ -71,7 +72,7 @@ function fakeCluster(behaviour: Partial<NodeBehaviour> = {}) {
     create(spec, metadata = {}) {
       calls.push(`create ${spec.name} ${spec.nodeName} ${spec.size}`);
       if (store.has(spec.name)) {
-        return Promise.reject(new ApiException(409, "Conflict", `{"message":"logicalvolumes ${spec.name} already exists"}`, {}));
+        return Promise.reject(kubeApiError("POST", "/apis/topolvm.cybozu.com/v1/logicalvolumes", 409, `logicalvolumes ${spec.name} already exists`, "AlreadyExists"));
       }
       uids += 1;
       const lv = write(

@@ -1,12 +1,12 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { ApiException } from "@kubernetes/client-node";
+import { isKubeApiError } from "@topolvm/kube-client";
 import { csi } from "@topolvm/proto";
 import { resizeRequestedAtAnnotation } from "@topolvm/proto/names";
 import type { Logger } from "pino";
 import { describeError } from "../informer.js";
 import { createKeyedLock } from "../keyed-lock.js";
 import { currentSizeBytes, isDeleting, specSizeBytes, type LogicalVolume } from "../logical-volume/logical-volume.js";
-import type { LogicalVolumeClient } from "../logical-volume/logical-volume-client.js";
+import { isApiStatus, type LogicalVolumeClient } from "../logical-volume/logical-volume-client.js";
 import type { LogicalVolumeIndex } from "../logical-volume/logical-volume-index.js";
 import { capacityOf, describeDeviceClass, nodeFreeBytes, type NodeLister } from "./capacity.js";
 import {
@@ -47,8 +47,9 @@ function kubernetesError(action: string, error: unknown): ConnectError {
   if (error instanceof ConnectError) {
     return error;
   }
-  if (error instanceof ApiException) {
-    const code = error.code === 409 ? Code.Aborted : error.code === 403 ? Code.PermissionDenied : error.code >= 500 || error.code === 429 ? Code.Unavailable : Code.Internal;
+  if (isKubeApiError(error)) {
+    const { status } = error;
+    const code = status === 409 ? Code.Aborted : status === 403 ? Code.PermissionDenied : status >= 500 || status === 429 ? Code.Unavailable : Code.Internal;
     return new ConnectError(`${action}: ${describeError(error)}`, code, undefined, undefined, error);
   }
   return new ConnectError(`${action}: ${describeError(error)}`, Code.Unavailable, undefined, undefined, error);
@@ -126,7 +127,7 @@ export function createControllerService(options: ControllerServiceOptions): Serv
         logger.info({ logicalVolume: plan.name, node: nodeName, deviceClass: plan.parameters.deviceClass, sizeBytes: plan.sizeBytes.toString() }, "LogicalVolume created");
         return created;
       } catch (error) {
-        if (!(error instanceof ApiException && error.code === 409)) {
+        if (!isApiStatus(error, 409)) {
           throw kubernetesError(`creating LogicalVolume ${plan.name}`, error);
         }
       }

@@ -1,71 +1,73 @@
-import { ApiException, V1Lease, V1LeaseSpec, V1MicroTime, V1ObjectMeta } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { leaderIdentity, runLeaderElection, type LeaderElection, type LeaseApi } from "./leader-election.js";
+import { kubeApiError } from "../../test/kube-errors.js";
+import { leaderIdentity, microTime, runLeaderElection, type LeaderElection, type Lease, type LeaseApi, type LeaseSpec } from "./leader-election.js";
 
 const logger = pino({ level: "silent" });
-/** A MicroTime (written to the fake store as its six-digit JSON string, as the API server keeps it). */
-const micro = (text: string): V1MicroTime => new V1MicroTime(Date.parse(text));
 const namespace = "topolvm-system";
 const name = "topolvm";
+const leasesPath = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`;
+const leasePath = `${leasesPath}/${name}`;
 
-/** An in-memory Lease store with the API server's optimistic concurrency; objects come back as JSON, as from the wire. */
+/**
+ * An in-memory Lease store behind kube-client's get/create/replace, with the API server's optimistic concurrency;
+ * objects come back as JSON, as from the wire. Each call's options are recorded.
+ */
 function fakeLeases() {
-  let stored: V1Lease | undefined;
+  let stored: Lease | undefined;
   let version = 0;
-  const state = { failing: false, writes: 0 };
-  const copy = (lease: V1Lease): V1Lease => Object.assign(new V1Lease(), JSON.parse(JSON.stringify(lease)) as object);
-  const failure = (): ApiException<string> => new ApiException(500, "Internal Server Error", '{"message":"etcd is down"}', {});
-  const store = (lease: V1Lease): V1Lease => {
+  const state = { failing: false, writes: 0, signals: [] as (AbortSignal | undefined)[] };
+  const copy = (lease: Lease): Lease => JSON.parse(JSON.stringify(lease)) as Lease;
+  const store = (lease: Lease): Lease => {
     version += 1;
     state.writes += 1;
     const written = copy(lease);
-    written.metadata = Object.assign(new V1ObjectMeta(), written.metadata, { resourceVersion: String(version) });
+    written.metadata = { ...written.metadata, resourceVersion: String(version) };
     stored = written;
     return copy(written);
   };
+  const check = (method: string, path: string, expected: string, options: { signal?: AbortSignal } | undefined): void => {
+    if (path !== expected) {
+      throw new Error(`unexpected ${method} ${path}`);
+    }
+    state.signals.push(options?.signal);
+    if (state.failing) {
+      throw kubeApiError(method, path, 500, "etcd is down");
+    }
+  };
   const api: LeaseApi = {
-    readNamespacedLease: async () => {
+    get: async <T>(path: string, options?: { signal?: AbortSignal }): Promise<T> => {
       await Promise.resolve();
-      if (state.failing) {
-        throw failure();
-      }
+      check("GET", path, leasePath, options);
       if (stored === undefined) {
-        throw new ApiException(404, "Not Found", '{"message":"leases.coordination.k8s.io \\"topolvm\\" not found"}', {});
+        throw kubeApiError("GET", path, 404, 'leases.coordination.k8s.io "topolvm" not found');
       }
-      return copy(stored);
+      return copy(stored) as T;
     },
-    createNamespacedLease: async ({ body }) => {
+    create: async <T>(path: string, body: unknown, options?: { signal?: AbortSignal }): Promise<T> => {
       await Promise.resolve();
-      if (state.failing) {
-        throw failure();
-      }
+      check("POST", path, leasesPath, options);
       if (stored !== undefined) {
-        throw new ApiException(409, "Conflict", '{"message":"already exists"}', {});
+        throw kubeApiError("POST", path, 409, "already exists", "AlreadyExists");
       }
-      return store(body);
+      return store(body as Lease) as T;
     },
-    replaceNamespacedLease: async ({ body }) => {
+    replace: async <T>(path: string, body: unknown, options?: { signal?: AbortSignal }): Promise<T> => {
       await Promise.resolve();
-      if (state.failing) {
-        throw failure();
+      check("PUT", path, leasePath, options);
+      if (stored === undefined || (body as Lease).metadata?.resourceVersion !== stored.metadata?.resourceVersion) {
+        throw kubeApiError("PUT", path, 409, "the object has been modified");
       }
-      if (stored === undefined || body.metadata?.resourceVersion !== stored.metadata?.resourceVersion) {
-        throw new ApiException(409, "Conflict", '{"message":"the object has been modified"}', {});
-      }
-      return store(body);
+      return store(body as Lease) as T;
     },
   };
   return {
     api,
     state,
-    spec: (): V1LeaseSpec | undefined => (stored === undefined ? undefined : copy(stored).spec),
+    spec: (): LeaseSpec | undefined => (stored === undefined ? undefined : copy(stored).spec),
     /** Writes the Lease as another process would. */
-    put(spec: Partial<V1LeaseSpec>): void {
-      const lease = stored ?? new V1Lease();
-      lease.metadata ??= Object.assign(new V1ObjectMeta(), { name, namespace });
-      lease.spec = Object.assign(new V1LeaseSpec(), spec);
-      store(lease);
+    put(spec: LeaseSpec): void {
+      store({ ...stored, metadata: stored?.metadata ?? { name, namespace }, spec });
     },
   };
 }
@@ -182,7 +184,7 @@ describe("runLeaderElection", () => {
   it("takes a Lease whose holder stopped renewing only after a full lease duration of its own observation", async () => {
     const leases = fakeLeases();
     // A holder that renewed long ago by its clock: b does not trust that clock, only its own observation.
-    leases.put({ holderIdentity: "gone", leaseDurationSeconds: 15, renewTime: micro("2020-01-01T00:00:00.000000Z"), leaseTransitions: 4 });
+    leases.put({ holderIdentity: "gone", leaseDurationSeconds: 15, renewTime: "2020-01-01T00:00:00.000000Z", leaseTransitions: 4 });
     const events: string[] = [];
     const b = candidate(leases, "b", events);
     await vi.advanceTimersByTimeAsync(14_000);
@@ -195,11 +197,11 @@ describe("runLeaderElection", () => {
 
   it("treats every change of the holder's record as a renewal", async () => {
     const leases = fakeLeases();
-    leases.put({ holderIdentity: "other", leaseDurationSeconds: 15, renewTime: micro("2025-01-01T00:00:00.000000Z") });
+    leases.put({ holderIdentity: "other", leaseDurationSeconds: 15, renewTime: "2025-01-01T00:00:00.000000Z" });
     const b = candidate(leases, "b", []);
     for (let second = 5; second <= 40; second += 5) {
       await vi.advanceTimersByTimeAsync(5_000);
-      leases.put({ holderIdentity: "other", leaseDurationSeconds: 15, renewTime: micro(`2025-01-01T00:00:${String(second).padStart(2, "0")}.000000Z`) });
+      leases.put({ holderIdentity: "other", leaseDurationSeconds: 15, renewTime: `2025-01-01T00:00:${String(second).padStart(2, "0")}.000000Z` });
     }
     expect(b.isLeader()).toBe(false);
     await b.stop();
@@ -229,7 +231,7 @@ describe("runLeaderElection", () => {
     const events: string[] = [];
     const a = candidate(leases, "a", events);
     await vi.advanceTimersByTimeAsync(0);
-    leases.put({ holderIdentity: "usurper", leaseDurationSeconds: 15, renewTime: micro("2025-01-01T00:00:01.000000Z") });
+    leases.put({ holderIdentity: "usurper", leaseDurationSeconds: 15, renewTime: "2025-01-01T00:00:01.000000Z" });
     await vi.advanceTimersByTimeAsync(2_000);
     expect(a.isLeader()).toBe(false);
     expect(events).toEqual(["a started", "a work stopped", "a stopped leading"]);
@@ -258,6 +260,30 @@ describe("runLeaderElection", () => {
     await b.stop();
     expect(leases.state.writes).toBe(writes);
     expect(leases.spec()?.holderIdentity).toBe("other");
+  });
+});
+
+describe("runLeaderElection's requests", () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: Date.parse("2025-01-01T00:00:00Z") });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("gives every Lease call a signal (the renew deadline, and stop)", async () => {
+    const leases = fakeLeases();
+    const a = candidate(leases, "a", []);
+    await vi.advanceTimersByTimeAsync(2_000);
+    await a.stop();
+    expect(leases.state.signals.length).toBeGreaterThanOrEqual(4);
+    expect(leases.state.signals.every((signal) => signal instanceof AbortSignal)).toBe(true);
+  });
+});
+
+describe("microTime", () => {
+  it("writes RFC 3339 with six fraction digits, as the API server keeps a MicroTime", () => {
+    expect(microTime(Date.parse("2025-01-01T00:00:00.123Z"))).toBe("2025-01-01T00:00:00.123000Z");
   });
 });
 

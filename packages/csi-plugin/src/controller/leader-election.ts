@@ -1,12 +1,34 @@
-import { type CoordinationV1Api, V1Lease, V1LeaseSpec, V1MicroTime, V1ObjectMeta } from "@kubernetes/client-node";
+import type { KubeClient } from "@topolvm/kube-client";
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { isApiStatus } from "../logical-volume/logical-volume-client.js";
-import { abortableRequest, describeError } from "../informer.js";
+import { describeError } from "../informer.js";
 
-/** The Lease calls leader election makes; CoordinationV1Api has them. */
-export type LeaseApi = Pick<CoordinationV1Api, "readNamespacedLease" | "createNamespacedLease" | "replaceNamespacedLease">;
+/** The Lease calls leader election makes: get, create and replace (guarded by its resourceVersion). */
+export type LeaseApi = Pick<KubeClient, "get" | "create" | "replace">;
+
+/** A coordination.k8s.io/v1 Lease's spec as the API server sends it: times are MicroTime strings. */
+export interface LeaseSpec {
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
+}
+
+/** A coordination.k8s.io/v1 Lease, with what leader election reads and writes. */
+export interface Lease {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+  spec?: LeaseSpec;
+}
+
+/** A MicroTime as the API server writes it: RFC 3339 with microseconds (`2026-01-01T00:00:00.123000Z`). */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/Z$/, "000Z");
+}
 
 export interface LeaderElectionOptions {
   readonly api: LeaseApi;
@@ -49,32 +71,23 @@ export function leaderIdentity(): string {
 }
 
 /** A Lease's spec as candidates compare it: a change of any field is a sign of life of the holder. */
-function recordKey(spec: V1LeaseSpec | undefined): string {
+function recordKey(spec: LeaseSpec | undefined): string {
   return JSON.stringify([
     spec?.holderIdentity ?? "",
     spec?.leaseDurationSeconds ?? 0,
-    timeText(spec?.acquireTime),
-    timeText(spec?.renewTime),
+    spec?.acquireTime ?? "",
+    spec?.renewTime ?? "",
     spec?.leaseTransitions ?? 0,
   ]);
 }
 
-/** A MicroTime as the API server wrote it: client-node leaves it as the JSON string, typed as a Date. */
-function timeText(value: unknown): string {
-  if (value instanceof Date) {
-    return value.toISOString();
-  }
-  return typeof value === "string" ? value : "";
-}
-
 /** A Lease object to write: `base` (as read, with its resourceVersion) with `spec` in place of its own. */
-function leaseWith(base: V1Lease, spec: V1LeaseSpec): V1Lease {
-  return Object.assign(new V1Lease(), base, { spec });
+function leaseWith(base: Lease, spec: LeaseSpec): Lease {
+  return { ...base, spec };
 }
 
-function newLease(namespace: string, name: string, spec: V1LeaseSpec): V1Lease {
-  const metadata = Object.assign(new V1ObjectMeta(), { name, namespace });
-  return Object.assign(new V1Lease(), { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata, spec });
+function newLease(namespace: string, name: string, spec: LeaseSpec): Lease {
+  return { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name, namespace }, spec };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -117,11 +130,11 @@ export function runLeaderElection(options: LeaderElectionOptions): LeaderElectio
   let observedKey = "";
   let observedAtMs = 0;
   let observedHolder = "";
-  let lastLease: V1Lease | undefined;
+  let lastLease: Lease | undefined;
 
   type Attempt = "acquired" | "held-by-other" | "failed";
 
-  function observe(lease: V1Lease, atMs: number): void {
+  function observe(lease: Lease, atMs: number): void {
     const key = recordKey(lease.spec);
     if (key !== observedKey) {
       observedKey = key;
@@ -138,36 +151,37 @@ export function runLeaderElection(options: LeaderElectionOptions): LeaderElectio
     }
   }
 
-  function specFor(atMs: number, previous: V1LeaseSpec | undefined): V1LeaseSpec {
-    const renewTime = new V1MicroTime(atMs);
+  function specFor(atMs: number, previous: LeaseSpec | undefined): LeaseSpec {
+    const renewTime = microTime(atMs);
     const mine = previous?.holderIdentity === identity;
     const transitions = previous?.leaseTransitions ?? 0;
-    return Object.assign(new V1LeaseSpec(), {
+    return {
       holderIdentity: identity,
       leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
-      acquireTime: mine && previous.acquireTime !== undefined ? new V1MicroTime(timeText(previous.acquireTime)) : renewTime,
+      acquireTime: mine && previous.acquireTime !== undefined ? previous.acquireTime : renewTime,
       renewTime,
       leaseTransitions: mine || previous === undefined ? transitions : transitions + 1,
-    });
+    };
   }
+
+  const leasesPath = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
+  const leasePath = `${leasesPath}/${encodeURIComponent(name)}`;
 
   /** One read and at most one write: takes or renews the Lease when this candidate may. */
   async function tryAcquireOrRenew(timeoutMs: number): Promise<Attempt> {
-    const request = abortableRequest(AbortSignal.any([stopping.signal, AbortSignal.timeout(Math.max(1, timeoutMs))]));
+    // One deadline for the read and the write together, as client-go's renew deadline.
+    const request = { signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(Math.max(1, timeoutMs))]) };
     const startedMs = now();
-    let lease: V1Lease;
+    let lease: Lease;
     try {
-      lease = await api.readNamespacedLease({ namespace, name }, request);
+      lease = await api.get<Lease>(leasePath, request);
     } catch (error) {
       if (!isApiStatus(error, 404)) {
         log.warn({ err: describeError(error) }, "reading the lease failed");
         return "failed";
       }
       try {
-        const created = await api.createNamespacedLease(
-          { namespace, body: newLease(namespace, name, specFor(startedMs, undefined)) },
-          request,
-        );
+        const created = await api.create<Lease>(leasesPath, newLease(namespace, name, specFor(startedMs, undefined)), request);
         observe(created, now());
         return "acquired";
       } catch (createError) {
@@ -186,10 +200,7 @@ export function runLeaderElection(options: LeaderElectionOptions): LeaderElectio
       return "held-by-other";
     }
     try {
-      const replaced = await api.replaceNamespacedLease(
-        { namespace, name, body: leaseWith(lease, specFor(startedMs, lease.spec)) },
-        request,
-      );
+      const replaced = await api.replace<Lease>(leasePath, leaseWith(lease, specFor(startedMs, lease.spec)), request);
       observe(replaced, now());
       return "acquired";
     } catch (error) {
@@ -241,19 +252,16 @@ export function runLeaderElection(options: LeaderElectionOptions): LeaderElectio
       return;
     }
     const atMs = now();
-    const spec = Object.assign(new V1LeaseSpec(), {
+    const spec: LeaseSpec = {
       holderIdentity: "",
       leaseDurationSeconds: 1,
-      acquireTime: new V1MicroTime(atMs),
-      renewTime: new V1MicroTime(atMs),
+      acquireTime: microTime(atMs),
+      renewTime: microTime(atMs),
       leaseTransitions: previous.spec.leaseTransitions ?? 0,
-    });
+    };
     try {
       // Guarded by the version this leader last wrote: if someone else took the Lease since, it stays theirs.
-      await api.replaceNamespacedLease(
-        { namespace, name, body: leaseWith(previous, spec) },
-        abortableRequest(AbortSignal.timeout(renewDeadlineMs)),
-      );
+      await api.replace(leasePath, leaseWith(previous, spec), { signal: AbortSignal.timeout(renewDeadlineMs) });
       log.info("lease released");
     } catch (error) {
       log.warn({ err: describeError(error) }, "releasing the lease failed; the standby takes over when it expires");

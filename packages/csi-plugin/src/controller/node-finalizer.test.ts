@@ -1,20 +1,13 @@
-import {
-  ApiException,
-  V1Node,
-  V1ObjectMeta,
-  V1PersistentVolume,
-  V1PersistentVolumeClaim,
-  V1PersistentVolumeClaimList,
-  V1PersistentVolumeList,
-  V1StorageClass,
-  V1StorageClassList,
-} from "@kubernetes/client-node";
+import { V1Node, V1ObjectMeta, V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from "@kubernetes/client-node";
+import { KubeApiError, type DeleteOptions, type KubeList } from "@topolvm/kube-client";
 import { driverName, logicalVolumeFinalizer, nodeFinalizer, pendingDeletionAnnotation, topologyKey } from "@topolvm/proto/names";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { fakeInformer } from "../../test/fake-informer.js";
+import { kubeApiError } from "../../test/kube-errors.js";
 import type { LogicalVolume } from "../logical-volume/logical-volume.js";
 import {
+  cachedNodeOf,
   claimsOnNode,
   createNodeFinalizerReconcile,
   needsNodeFinalize,
@@ -24,11 +17,12 @@ import {
 
 const logger = pino({ level: "silent" });
 const signal = new AbortController().signal;
-const deletedAt = new Date("2025-01-01T00:00:00Z");
+/** A deletionTimestamp as kube-client hands it over: the JSON string. */
+const deletedAt = "2025-01-01T00:00:00Z";
 
-const notFound = (what: string): ApiException<string> => new ApiException(404, "Not Found", `{"message":"${what} not found"}`, {});
-const conflict = (what: string): ApiException<string> =>
-  new ApiException(409, "Conflict", `{"message":"Operation cannot be fulfilled on ${what}: the object has been modified"}`, {});
+const notFound = (method: string, path: string, what: string): KubeApiError => kubeApiError(method, path, 404, `${what} not found`);
+const conflict = (method: string, path: string, what: string): KubeApiError =>
+  kubeApiError(method, path, 409, `Operation cannot be fulfilled on ${what}: the object has been modified`);
 
 function node(name: string, options: { deleting?: boolean; finalizers?: string[] } = {}): V1Node {
   return Object.assign(new V1Node(), {
@@ -119,13 +113,13 @@ function fakeCluster(initial: {
     const left = failures.get(method) ?? 0;
     if (left > 0) {
       failures.set(method, left - 1);
-      throw new ApiException(500, "Internal Server Error", `{"message":"${method} failed"}`, {});
+      throw kubeApiError("GET", `/${method}`, 500, `${method} failed`);
     }
   };
   const lvOf = (name: string): LogicalVolume => {
     const lv = lvs.get(name);
     if (lv === undefined) {
-      throw notFound(`logicalvolumes ${name}`);
+      throw notFound("GET", `/apis/topolvm.cybozu.com/v1/logicalvolumes/${name}`, `logicalvolumes ${name}`);
     }
     return lv;
   };
@@ -135,27 +129,36 @@ function fakeCluster(initial: {
     }
   };
 
+  const unexpected = (method: string, path: string): never => {
+    throw new Error(`unexpected ${method} ${path}`);
+  };
+  const nodeName = (path: string): string | undefined => /^\/api\/v1\/nodes\/([^/]+)$/.exec(path)?.[1];
   const api: NodeFinalizerApi = {
-    core: {
-      readNode: async ({ name }) => {
+    kube: {
+      get: async <T>(path: string): Promise<T> => {
         await Promise.resolve();
+        const name = nodeName(path) ?? unexpected("GET", path);
         maybeFail("readNode");
         const found = nodes.get(name);
         if (found === undefined) {
-          throw notFound(`nodes ${name}`);
+          throw notFound("GET", path, `nodes ${name}`);
         }
-        return structuredClone(found);
+        return structuredClone(found) as T;
       },
-      patchNode: async ({ name, body }) => {
+      patch: async <T>(path: string, body: unknown, options: { type: string }): Promise<T> => {
         await Promise.resolve();
+        const name = nodeName(path) ?? unexpected("PATCH", path);
+        if (options.type !== "merge") {
+          return unexpected(`PATCH (${options.type})`, path);
+        }
         maybeFail("patchNode");
         const found = nodes.get(name);
         if (found?.metadata === undefined) {
-          throw notFound(`nodes ${name}`);
+          throw notFound("PATCH", path, `nodes ${name}`);
         }
         const patch = body as { metadata: { resourceVersion?: string; finalizers: string[] } };
         if (patch.metadata.resourceVersion !== found.metadata.resourceVersion) {
-          throw conflict(`nodes ${name}`);
+          throw conflict("PATCH", path, `nodes ${name}`);
         }
         found.metadata.finalizers = patch.metadata.finalizers;
         found.metadata.resourceVersion = bump();
@@ -163,37 +166,38 @@ function fakeCluster(initial: {
         if (found.metadata.deletionTimestamp !== undefined && patch.metadata.finalizers.length === 0) {
           nodes.delete(name);
         }
-        return structuredClone(found);
+        return structuredClone(found) as T;
       },
-      listPersistentVolumeClaimForAllNamespaces: async () => {
+      list: async <T>(path: string): Promise<KubeList<T>> => {
         await Promise.resolve();
-        maybeFail("listPersistentVolumeClaimForAllNamespaces");
-        return Object.assign(new V1PersistentVolumeClaimList(), { items: [...claims.values()].map((c) => structuredClone(c)) });
+        switch (path) {
+          case "/api/v1/persistentvolumeclaims":
+            maybeFail("listClaims");
+            return { metadata: {}, items: [...claims.values()].map((c) => structuredClone(c)) as T[] };
+          case "/api/v1/persistentvolumes":
+            return { metadata: {}, items: volumes as T[] };
+          case "/apis/storage.k8s.io/v1/storageclasses":
+            return { metadata: {}, items: storageClasses as T[] };
+          default:
+            return unexpected("GET", path);
+        }
       },
-      deleteNamespacedPersistentVolumeClaim: async ({ namespace, name, body }) => {
+      delete: async <T>(path: string, options: DeleteOptions = {}): Promise<T> => {
         await Promise.resolve();
-        maybeFail("deleteNamespacedPersistentVolumeClaim");
+        const match = /^\/api\/v1\/namespaces\/([^/]+)\/persistentvolumeclaims\/([^/]+)$/.exec(path);
+        const [namespace, name] = match === null ? unexpected("DELETE", path) : [match[1] ?? "", match[2] ?? ""];
+        maybeFail("deleteClaim");
         const found = claims.get(`${namespace}/${name}`);
         if (found?.metadata === undefined) {
-          throw notFound(`persistentvolumeclaims ${name}`);
+          throw notFound("DELETE", path, `persistentvolumeclaims ${name}`);
         }
-        const uid = body?.preconditions?.uid;
+        const uid = options.preconditions?.uid;
         if (uid !== undefined && uid !== found.metadata.uid) {
-          throw conflict(`persistentvolumeclaims ${name}`);
+          throw conflict("DELETE", path, `persistentvolumeclaims ${name}`);
         }
-        found.metadata.deletionTimestamp = deletedAt;
+        Object.assign(found.metadata, { deletionTimestamp: deletedAt });
         calls.push(`delete pvc ${namespace}/${name}`);
-        return structuredClone(found);
-      },
-      listPersistentVolume: async () => {
-        await Promise.resolve();
-        return Object.assign(new V1PersistentVolumeList(), { items: volumes });
-      },
-    },
-    storage: {
-      listStorageClass: async () => {
-        await Promise.resolve();
-        return Object.assign(new V1StorageClassList(), { items: storageClasses });
+        return structuredClone(found) as T;
       },
     },
     logicalVolumes: {
@@ -217,7 +221,7 @@ function fakeCluster(initial: {
         maybeFail("setFinalizers");
         const lv = lvOf(given.metadata.name);
         if (given.metadata.resourceVersion !== lv.metadata.resourceVersion) {
-          throw new ApiException(422, "Unprocessable Entity", '{"message":"test operation failed"}', {});
+          throw kubeApiError("PATCH", `/apis/topolvm.cybozu.com/v1/logicalvolumes/${given.metadata.name}`, 422, "test operation failed");
         }
         lv.metadata.finalizers = finalizers;
         lv.metadata.resourceVersion = bump();
@@ -233,7 +237,7 @@ function fakeCluster(initial: {
         if (lv === undefined) {
           return false;
         }
-        lv.metadata.deletionTimestamp = deletedAt;
+        Object.assign(lv.metadata, { deletionTimestamp: deletedAt });
         calls.push(`delete lv ${name}`);
         settleLv(lv);
         return true;
@@ -254,9 +258,8 @@ describe("needsNodeFinalize", () => {
   });
 
   it("reads a deletionTimestamp that a watch left as a string", () => {
-    const watched = Object.assign(new V1Node(), { metadata: { name: "n1", finalizers: [nodeFinalizer] } });
-    Object.assign(watched.metadata, { deletionTimestamp: "2025-01-01T00:00:00Z" });
-    expect(needsNodeFinalize(watched)).toBe(true);
+    expect(needsNodeFinalize(cachedNodeOf(node("n1")))).toBe(true);
+    expect(needsNodeFinalize(cachedNodeOf(node("n1", { deleting: false })))).toBe(false);
   });
 });
 
@@ -400,7 +403,7 @@ describe("createNodeFinalizerReconcile", () => {
     const fake = cluster();
     fake.failures.set("setFinalizers", 1);
     const reconcile = createNodeFinalizerReconcile({ ...fake.api, logger, skipNodeFinalize: false });
-    await expect(reconcile("n1", signal)).rejects.toThrow(ApiException);
+    await expect(reconcile("n1", signal)).rejects.toThrow(KubeApiError);
     expect(fake.nodes.get("n1")?.metadata?.finalizers).toEqual([nodeFinalizer]);
     expect(fake.calls.filter((call) => call.startsWith("delete pvc"))).toHaveLength(2);
     await reconcile("n1", signal);
@@ -413,13 +416,13 @@ describe("createNodeFinalizerReconcile", () => {
   it("fails with a conflict when the Node changed between read and patch", async () => {
     const fake = fakeCluster({ nodes: [node("n1")] });
     const reconcile = createNodeFinalizerReconcile({ ...fake.api, logger, skipNodeFinalize: false });
-    const { core } = fake.api;
+    const { kube } = fake.api;
     const racing: NodeFinalizerApi = {
       ...fake.api,
-      core: {
-        ...core,
-        readNode: async (request) => {
-          const read = await core.readNode(request);
+      kube: {
+        ...kube,
+        get: async <T>(path: string): Promise<T> => {
+          const read = await kube.get<T>(path);
           const stored = fake.nodes.get("n1");
           if (stored?.metadata !== undefined) {
             stored.metadata.resourceVersion = "2";
@@ -428,7 +431,7 @@ describe("createNodeFinalizerReconcile", () => {
         },
       },
     };
-    await expect(createNodeFinalizerReconcile({ ...racing, logger, skipNodeFinalize: false })("n1", signal)).rejects.toMatchObject({ code: 409 });
+    await expect(createNodeFinalizerReconcile({ ...racing, logger, skipNodeFinalize: false })("n1", signal)).rejects.toMatchObject({ status: 409, reason: "Conflict" });
     await reconcile("n1", signal);
     expect(fake.nodes.has("n1")).toBe(false);
   });
@@ -444,16 +447,16 @@ describe("startNodeFinalizerController", () => {
 
   it("finalizes a Node deleted while it runs, retrying failed steps with backoff", async () => {
     const fake = fakeCluster({ nodes: [node("n1", { deleting: false })], logicalVolumes: [logicalVolume("pvc-0", "n1")] });
-    const nodes = fakeInformer<V1Node>([node("n1", { deleting: false })]);
+    const nodes = fakeInformer([cachedNodeOf(node("n1", { deleting: false }))]);
     const controller = startNodeFinalizerController({ ...fake.api, nodes, logger, skipNodeFinalize: false, baseDelayMs: 5 });
     await until(() => controller.synced());
     expect(fake.calls).toEqual([]);
 
-    fake.failures.set("listPersistentVolumeClaimForAllNamespaces", 2);
+    fake.failures.set("listClaims", 2);
     fake.failures.set("patchNode", 1);
     const deleting = node("n1");
     fake.nodes.set("n1", structuredClone(deleting));
-    nodes.emit("update", deleting);
+    nodes.emit("update", cachedNodeOf(deleting));
     await until(() => !fake.nodes.has("n1"));
     expect(fake.calls).toEqual([
       `annotate lv pvc-0 {"${pendingDeletionAnnotation}":"true"}`,
@@ -466,34 +469,70 @@ describe("startNodeFinalizerController", () => {
 
   it("finalizes Nodes that were already deleting when it started, and ignores other Node updates", async () => {
     const fake = fakeCluster({ nodes: [node("n1"), node("n2", { deleting: false })] });
-    const nodes = fakeInformer<V1Node>([node("n1"), node("n2", { deleting: false })]);
+    const nodes = fakeInformer([cachedNodeOf(node("n1")), cachedNodeOf(node("n2", { deleting: false }))]);
     let reads = 0;
     const counting: NodeFinalizerApi = {
       ...fake.api,
-      core: {
-        ...fake.api.core,
-        readNode: (request) => {
+      kube: {
+        ...fake.api.kube,
+        get: <T>(path: string): Promise<T> => {
           reads += 1;
-          return fake.api.core.readNode(request);
+          return fake.api.kube.get<T>(path);
         },
       },
     };
     const controller = startNodeFinalizerController({ ...counting, nodes, logger, skipNodeFinalize: false });
     await until(() => !fake.nodes.has("n1"));
-    nodes.emit("update", node("n2", { deleting: false }));
+    nodes.emit("update", cachedNodeOf(node("n2", { deleting: false })));
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(reads).toBe(1);
     await controller.stop();
     expect(nodes.running).toBe(false);
   });
 
-  it("restarts its informer after a broken watch", async () => {
-    const fake = fakeCluster({});
-    const nodes = fakeInformer<V1Node>([]);
+  it("keeps its informer through a failed watch (the informer retries by itself) and acts on the next event", async () => {
+    const fake = fakeCluster({ nodes: [node("n1", { deleting: false })] });
+    const nodes = fakeInformer([cachedNodeOf(node("n1", { deleting: false }))]);
     const controller = startNodeFinalizerController({ ...fake.api, nodes, logger, skipNodeFinalize: false });
     await until(() => nodes.starts === 1);
     nodes.fail(new Error("watch closed"));
-    await until(() => nodes.starts === 2);
+    expect(controller.synced()).toBe(true);
+    fake.nodes.set("n1", node("n1"));
+    nodes.emit("update", cachedNodeOf(node("n1")));
+    await until(() => !fake.nodes.has("n1"));
+    expect(nodes.starts).toBe(1);
     await controller.stop();
+  });
+});
+
+describe("cachedNodeOf", () => {
+  it("keeps the metadata that capacity and the finalizer read, and drops managedFields, spec and status", () => {
+    const full = {
+      apiVersion: "v1",
+      kind: "Node",
+      metadata: {
+        name: "n1",
+        resourceVersion: "7",
+        uid: "u",
+        labels: { [topologyKey]: "n1" },
+        annotations: { "capacity.topolvm.cybozu.com/00default": "1024" },
+        finalizers: [nodeFinalizer],
+        deletionTimestamp: "2025-01-01T00:00:00Z",
+        managedFields: [{ manager: "kubelet" }],
+      },
+      spec: { podCIDR: "10.0.0.0/24" },
+      status: { images: [{ names: ["x"], sizeBytes: 1 }] },
+    };
+    expect(cachedNodeOf(full)).toEqual({
+      metadata: {
+        name: "n1",
+        resourceVersion: "7",
+        labels: { [topologyKey]: "n1" },
+        annotations: { "capacity.topolvm.cybozu.com/00default": "1024" },
+        finalizers: [nodeFinalizer],
+        deletionTimestamp: "2025-01-01T00:00:00Z",
+      },
+    });
+    expect(cachedNodeOf({ metadata: { name: "n2" } })).toEqual({ metadata: { name: "n2" } });
   });
 });

@@ -1,20 +1,8 @@
-import {
-  CoreV1Api,
-  type KubeConfig,
-  makeInformer,
-  PatchStrategy,
-  setHeaderOptions,
-  StorageV1Api,
-  V1DeleteOptions,
-  type V1Node,
-  type V1PersistentVolume,
-  type V1PersistentVolumeClaim,
-  V1Preconditions,
-  type V1StorageClass,
-} from "@kubernetes/client-node";
+import type { V1Node, V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from "@kubernetes/client-node";
+import { createInformer, type KubeClient, type KubeObject } from "@topolvm/kube-client";
 import { driverName, logicalVolumeFinalizer, nodeFinalizer, pendingDeletionAnnotation, provisionerName, topologyKey } from "@topolvm/proto/names";
 import type { Logger } from "pino";
-import { abortableRequest, isMarkedForDeletion, startController, type CachedInformer, type RunningController } from "../informer.js";
+import { isMarkedForDeletion, startController, type CachedInformer, type OwnedInformer, type RunningController } from "../informer.js";
 import type { LogicalVolume } from "../logical-volume/logical-volume.js";
 import { isApiStatus, type LogicalVolumeClient } from "../logical-volume/logical-volume-client.js";
 import type { Reconcile } from "../work-queue.js";
@@ -23,15 +11,50 @@ import type { Reconcile } from "../work-queue.js";
 const selectedNodeAnnotation = "volume.kubernetes.io/selected-node";
 const storageProvisionerAnnotations = ["volume.kubernetes.io/storage-provisioner", "volume.beta.kubernetes.io/storage-provisioner"];
 
-/** The Kubernetes calls the Node finalizer makes; CoreV1Api and StorageV1Api have them. */
+/** The Kubernetes calls the Node finalizer makes: get and merge-patch a Node, list PVCs, PVs and StorageClasses, delete PVCs. */
 export interface NodeFinalizerApi {
-  readonly core: Pick<
-    CoreV1Api,
-    "readNode" | "patchNode" | "listPersistentVolumeClaimForAllNamespaces" | "deleteNamespacedPersistentVolumeClaim" | "listPersistentVolume"
-  >;
-  readonly storage: Pick<StorageV1Api, "listStorageClass">;
+  readonly kube: Pick<KubeClient, "get" | "list" | "patch" | "delete">;
   readonly logicalVolumes: Pick<LogicalVolumeClient, "list" | "patch" | "setFinalizers" | "delete">;
 }
+
+/**
+ * What the process's Node informer keeps of a Node: the metadata that capacity decisions (labels, capacity
+ * annotations) and the Node finalizer (finalizers, deletion) read. Nodes are listed as metadata only: their status
+ * (images, conditions) is most of their bytes and nothing here reads it.
+ */
+export interface CachedNode extends KubeObject {
+  readonly metadata: {
+    readonly name?: string;
+    readonly resourceVersion?: string;
+    readonly labels?: Record<string, string>;
+    readonly annotations?: Record<string, string>;
+    readonly finalizers?: string[];
+    /** As the API server wrote it (a string; client-node's V1ObjectMeta types it Date): only its presence is read. */
+    readonly deletionTimestamp?: unknown;
+  };
+}
+
+/** Reduces a Node (PartialObjectMetadata) to what the informer keeps: managedFields and the rest are dropped. */
+export function cachedNodeOf(node: KubeObject & { metadata?: CachedNode["metadata"] }): CachedNode {
+  const { name, resourceVersion, labels, annotations, finalizers, deletionTimestamp } = node.metadata ?? {};
+  return {
+    metadata: {
+      ...(name === undefined ? {} : { name }),
+      ...(resourceVersion === undefined ? {} : { resourceVersion }),
+      ...(labels === undefined ? {} : { labels }),
+      ...(annotations === undefined ? {} : { annotations }),
+      ...(finalizers === undefined ? {} : { finalizers }),
+      ...(deletionTimestamp === undefined || deletionTimestamp === null ? {} : { deletionTimestamp }),
+    },
+  };
+}
+
+/** An informer (not started) over every Node, as the controller process caches them. */
+export function createNodeInformer(kube: Pick<KubeClient, "list" | "watch">): OwnedInformer<CachedNode> {
+  return createInformer(kube, { path: "/api/v1/nodes", metadataOnly: true, transform: cachedNodeOf });
+}
+
+const nodePath = (name: string): string => `/api/v1/nodes/${encodeURIComponent(name)}`;
 
 export interface NodeFinalizerOptions extends NodeFinalizerApi {
   readonly logger: Logger;
@@ -49,7 +72,7 @@ export interface ClusterVolumes {
 }
 
 /** Whether a Node is being deleted and still waits for our finalizer: the only Nodes this controller acts on. */
-export function needsNodeFinalize(node: V1Node): boolean {
+export function needsNodeFinalize(node: CachedNode | V1Node): boolean {
   return isMarkedForDeletion(node) && (node.metadata?.finalizers ?? []).includes(nodeFinalizer);
 }
 
@@ -117,15 +140,14 @@ export function claimsOnNode(node: string, cluster: ClusterVolumes): V1Persisten
  * Every step is idempotent; a failure is thrown so the queue retries the Node with backoff.
  */
 export function createNodeFinalizerReconcile(options: NodeFinalizerOptions): Reconcile {
-  const { core, storage, logicalVolumes, skipNodeFinalize } = options;
+  const { kube, logicalVolumes, skipNodeFinalize } = options;
   const logger = options.logger.child({ controller: "node-finalizer" });
 
   async function deleteClaims(nodeName: string, signal: AbortSignal, log: Logger): Promise<void> {
-    const request = abortableRequest(signal);
     const [claims, volumes, storageClasses, nodeVolumes] = await Promise.all([
-      core.listPersistentVolumeClaimForAllNamespaces({}, request),
-      core.listPersistentVolume({}, request),
-      storage.listStorageClass({}, request),
+      kube.list<V1PersistentVolumeClaim>("/api/v1/persistentvolumeclaims", { signal }),
+      kube.list<V1PersistentVolume>("/api/v1/persistentvolumes", { signal }),
+      kube.list<V1StorageClass>("/apis/storage.k8s.io/v1/storageclasses", { signal }),
       logicalVolumes.list({ nodeName }),
     ]);
     const targets = claimsOnNode(nodeName, {
@@ -137,12 +159,13 @@ export function createNodeFinalizerReconcile(options: NodeFinalizerOptions): Rec
     for (const claim of targets) {
       const namespace = claim.metadata?.namespace ?? "";
       const name = claim.metadata?.name ?? "";
-      // The UID precondition spares a claim recreated under the same name since the list.
-      const body = Object.assign(new V1DeleteOptions(), {
-        preconditions: Object.assign(new V1Preconditions(), { uid: claim.metadata?.uid }),
-      });
+      const uid = claim.metadata?.uid;
       try {
-        await core.deleteNamespacedPersistentVolumeClaim({ namespace, name, body }, request);
+        // The UID precondition spares a claim recreated under the same name since the list.
+        await kube.delete(`/api/v1/namespaces/${encodeURIComponent(namespace)}/persistentvolumeclaims/${encodeURIComponent(name)}`, {
+          ...(uid === undefined ? {} : { preconditions: { uid } }),
+          signal,
+        });
         log.info({ pvc: `${namespace}/${name}` }, "deleted the PVC of the deleted node");
       } catch (error) {
         if (isApiStatus(error, 404) || isApiStatus(error, 409)) {
@@ -182,17 +205,14 @@ export function createNodeFinalizerReconcile(options: NodeFinalizerOptions): Rec
     const finalizers = (metadata?.finalizers ?? []).filter((finalizer) => finalizer !== nodeFinalizer);
     // The resourceVersion makes the merge patch fail with 409 if the Node changed since it was read.
     const body = { metadata: { resourceVersion: metadata?.resourceVersion, finalizers } };
-    await core.patchNode(
-      { name: metadata?.name ?? "", body },
-      setHeaderOptions("Content-Type", PatchStrategy.MergePatch, abortableRequest(signal)),
-    );
+    await kube.patch(nodePath(metadata?.name ?? ""), body, { type: "merge", signal });
   }
 
   return async (nodeName, signal) => {
     const log = logger.child({ node: nodeName });
     let node: V1Node;
     try {
-      node = await core.readNode({ name: nodeName }, abortableRequest(signal));
+      node = await kube.get<V1Node>(nodePath(nodeName), { signal });
     } catch (error) {
       if (isApiStatus(error, 404)) {
         return undefined;
@@ -228,52 +248,54 @@ export function createNodeFinalizerReconcile(options: NodeFinalizerOptions): Rec
 }
 
 /** The key of a Node that needs the finalizer, for the informer. */
-function nodeKey(node: V1Node): string | undefined {
-  return needsNodeFinalize(node) ? node.metadata?.name : undefined;
+function nodeKey(node: CachedNode): string | undefined {
+  return needsNodeFinalize(node) ? node.metadata.name : undefined;
 }
 
-export interface NodeFinalizerControllerOptions extends NodeFinalizerOptions {
-  /** Informer over Nodes: not started, or the process's shared one with `shared` (see startController). */
-  readonly nodes: CachedInformer<V1Node>;
-  readonly shared?: { readonly synced: () => boolean };
+export type NodeFinalizerControllerOptions = NodeFinalizerOptions & {
   /** Work queue backoff (tests shorten it). */
   readonly baseDelayMs?: number;
-}
+} & (
+    | {
+        /** Informer over Nodes, not started: the controller starts and stops it. */
+        readonly nodes: OwnedInformer<CachedNode>;
+        readonly shared?: undefined;
+      }
+    | {
+        /** The process's shared Node informer, run by its owner (see startController). */
+        readonly nodes: CachedInformer<CachedNode>;
+        readonly shared: { readonly synced: () => boolean };
+      }
+  );
 
 /** Runs the Node finalizer: an informer on Nodes enqueues those being deleted with our finalizer. */
 export function startNodeFinalizerController(options: NodeFinalizerControllerOptions): RunningController {
-  return startController({
+  const common = {
     name: "node-finalizer",
-    informer: options.nodes,
-    ...(options.shared === undefined ? {} : { shared: options.shared }),
     keyOf: nodeKey,
     reconcile: createNodeFinalizerReconcile(options),
     logger: options.logger,
     ...(options.baseDelayMs === undefined ? {} : { baseDelayMs: options.baseDelayMs }),
-  });
+  };
+  return options.shared === undefined
+    ? startController({ ...common, informer: options.nodes })
+    : startController({ ...common, informer: options.nodes, shared: options.shared });
 }
 
 /**
- * The Node finalizer over a cluster's API, its clients made from `kubeConfig`. It watches Nodes through `nodes`, the
- * process's running Node informer, when given (one Node cache per process), else through its own.
+ * The Node finalizer over a cluster's API. It watches Nodes through `nodes`, the process's running Node informer, when
+ * given (one Node cache per process), else through its own.
  */
 export function startNodeFinalizer(options: {
-  readonly kubeConfig: KubeConfig;
+  readonly kube: KubeClient;
   readonly logicalVolumes: LogicalVolumeClient;
   readonly logger: Logger;
   readonly skipNodeFinalize: boolean;
-  readonly nodes?: { readonly informer: CachedInformer<V1Node>; readonly synced: () => boolean };
+  readonly nodes?: { readonly informer: CachedInformer<CachedNode>; readonly synced: () => boolean };
 }): RunningController {
-  const { kubeConfig, nodes } = options;
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  return startNodeFinalizerController({
-    core,
-    storage: kubeConfig.makeApiClient(StorageV1Api),
-    logicalVolumes: options.logicalVolumes,
-    logger: options.logger,
-    skipNodeFinalize: options.skipNodeFinalize,
-    ...(nodes === undefined
-      ? { nodes: makeInformer(kubeConfig, "/api/v1/nodes", () => core.listNode()) }
-      : { nodes: nodes.informer, shared: { synced: nodes.synced } }),
-  });
+  const { kube, nodes } = options;
+  const common = { kube, logicalVolumes: options.logicalVolumes, logger: options.logger, skipNodeFinalize: options.skipNodeFinalize };
+  return nodes === undefined
+    ? startNodeFinalizerController({ ...common, nodes: createNodeInformer(kube) })
+    : startNodeFinalizerController({ ...common, nodes: nodes.informer, shared: { synced: nodes.synced } });
 }

@@ -1,9 +1,12 @@
-import { ApiException, V1ObjectMeta, V1PersistentVolumeClaim, V1Pod, V1PodList } from "@kubernetes/client-node";
+import { V1ObjectMeta, V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
+import type { DeleteOptions, KubeList } from "@topolvm/kube-client";
 import { pvcFinalizer } from "@topolvm/proto/names";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { fakeInformer } from "../../test/fake-informer.js";
+import { kubeApiError } from "../../test/kube-errors.js";
 import {
+  cachedClaimOf,
   createPvcFinalizerReconcile,
   needsPvcFinalize,
   podsUsingClaim,
@@ -13,7 +16,8 @@ import {
 
 const logger = pino({ level: "silent" });
 const signal = new AbortController().signal;
-const deletedAt = new Date("2025-01-01T00:00:00Z");
+/** A deletionTimestamp as kube-client hands it over: the JSON string. */
+const deletedAt = "2025-01-01T00:00:00Z";
 const protection = "kubernetes.io/pvc-protection";
 
 function claim(name: string, options: { deleting?: boolean; finalizers?: string[] } = {}): V1PersistentVolumeClaim {
@@ -51,33 +55,52 @@ function fakeCluster(initial: { claims: V1PersistentVolumeClaim[]; pods?: V1Pod[
   const calls: string[] = [];
   const failures = new Map<string, number>();
   let version = 10;
-  const maybeFail = (method: string, code = 500): void => {
+  const maybeFail = (method: string, path: string, code = 500): void => {
     const left = failures.get(method) ?? 0;
     if (left > 0) {
       failures.set(method, left - 1);
-      throw new ApiException(code, "failed", `{"message":"${method} failed"}`, {});
+      throw kubeApiError(method === "patch" ? "PATCH" : method === "listPods" ? "GET" : "DELETE", path, code, `${method} failed`);
     }
   };
+  /** The namespace, resource and name of a request path: /api/v1/namespaces/NS/RESOURCE[/NAME]. */
+  const parse = (path: string): { namespace: string; resource: string; name: string } => {
+    const match = /^\/api\/v1\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/.exec(path);
+    if (match === null) {
+      throw new Error(`unexpected path ${path}`);
+    }
+    return { namespace: decodeURIComponent(match[1] ?? ""), resource: match[2] ?? "", name: decodeURIComponent(match[3] ?? "") };
+  };
+  const unexpected = (method: string, path: string): never => {
+    throw new Error(`unexpected ${method} ${path}`);
+  };
   const api: PvcFinalizerApi = {
-    core: {
-      readNamespacedPersistentVolumeClaim: async ({ namespace, name }) => {
+    kube: {
+      get: async <T>(path: string): Promise<T> => {
         await Promise.resolve();
+        const { namespace, resource, name } = parse(path);
+        if (resource !== "persistentvolumeclaims") {
+          return unexpected("GET", path);
+        }
         const found = claims.get(`${namespace}/${name}`);
         if (found === undefined) {
-          throw new ApiException(404, "Not Found", '{"message":"not found"}', {});
+          throw kubeApiError("GET", path, 404, "not found");
         }
-        return structuredClone(found);
+        return structuredClone(found) as T;
       },
-      patchNamespacedPersistentVolumeClaim: async ({ namespace, name, body }) => {
+      patch: async <T>(path: string, body: unknown, options: { type: string }): Promise<T> => {
         await Promise.resolve();
-        maybeFail("patch");
+        maybeFail("patch", path);
+        const { namespace, resource, name } = parse(path);
+        if (resource !== "persistentvolumeclaims" || options.type !== "merge") {
+          return unexpected("PATCH", path);
+        }
         const found = claims.get(`${namespace}/${name}`);
         if (found?.metadata === undefined) {
-          throw new ApiException(404, "Not Found", '{"message":"not found"}', {});
+          throw kubeApiError("PATCH", path, 404, "not found");
         }
         const patch = body as { metadata: { resourceVersion?: string; finalizers: string[] } };
         if (patch.metadata.resourceVersion !== found.metadata.resourceVersion) {
-          throw new ApiException(409, "Conflict", '{"message":"the object has been modified"}', {});
+          throw kubeApiError("PATCH", path, 409, "the object has been modified");
         }
         found.metadata.finalizers = patch.metadata.finalizers;
         version += 1;
@@ -86,23 +109,34 @@ function fakeCluster(initial: { claims: V1PersistentVolumeClaim[]; pods?: V1Pod[
         if (patch.metadata.finalizers.length === 0) {
           claims.delete(`${namespace}/${name}`);
         }
-        return structuredClone(found);
+        return structuredClone(found) as T;
       },
-      listNamespacedPod: async ({ namespace }) => {
+      list: async <T>(path: string): Promise<KubeList<T>> => {
         await Promise.resolve();
-        maybeFail("listPods");
-        return Object.assign(new V1PodList(), { items: [...pods.values()].filter((p) => p.metadata?.namespace === namespace) });
+        maybeFail("listPods", path);
+        const { namespace, resource } = parse(path);
+        if (resource !== "pods") {
+          return unexpected("GET", path);
+        }
+        return { metadata: {}, items: [...pods.values()].filter((p) => p.metadata?.namespace === namespace) as T[] };
       },
-      deleteNamespacedPod: async ({ namespace, name, gracePeriodSeconds }) => {
+      delete: async <T>(path: string, options: DeleteOptions = {}): Promise<T> => {
         await Promise.resolve();
-        maybeFail("deletePod", 403);
+        maybeFail("deletePod", path, 403);
+        const { namespace, resource, name } = parse(path);
+        if (resource !== "pods") {
+          return unexpected("DELETE", path);
+        }
         const found = pods.get(`${namespace}/${name}`);
         if (found === undefined) {
-          throw new ApiException(404, "Not Found", '{"message":"not found"}', {});
+          throw kubeApiError("DELETE", path, 404, "not found");
+        }
+        if (options.preconditions?.uid !== undefined && options.preconditions.uid !== found.metadata?.uid) {
+          throw kubeApiError("DELETE", path, 409, "Precondition failed: UID in precondition");
         }
         pods.delete(`${namespace}/${name}`);
-        calls.push(`delete pod ${name} grace=${String(gracePeriodSeconds)}`);
-        return structuredClone(found);
+        calls.push(`delete pod ${name} grace=${String(options.gracePeriodSeconds)}`);
+        return structuredClone(found) as T;
       },
     },
   };
@@ -169,8 +203,8 @@ describe("createPvcFinalizerReconcile", () => {
     const fake = fakeCluster({ claims: [claim("data-web-0")], pods: [pod("web-0", [claimVolume("data-web-0")])] });
     fake.failures.set("deletePod", 10);
     const reconcile = createPvcFinalizerReconcile({ ...fake.api, logger, maxPodDeletionAttempts: 3 });
-    await expect(reconcile("app/data-web-0", signal)).rejects.toMatchObject({ code: 403 });
-    await expect(reconcile("app/data-web-0", signal)).rejects.toMatchObject({ code: 403 });
+    await expect(reconcile("app/data-web-0", signal)).rejects.toMatchObject({ status: 403 });
+    await expect(reconcile("app/data-web-0", signal)).rejects.toMatchObject({ status: 403 });
     expect(fake.claims.has("app/data-web-0")).toBe(true);
     await reconcile("app/data-web-0", signal);
     expect(fake.calls).toEqual(["patch pvc data-web-0 finalizers=[]"]);
@@ -179,12 +213,12 @@ describe("createPvcFinalizerReconcile", () => {
 
   it("fails with a conflict when the PVC changed since it was read, without deleting the pods twice", async () => {
     const fake = fakeCluster({ claims: [claim("data-web-0")], pods: [pod("web-0", [claimVolume("data-web-0")])] });
-    const { core } = fake.api;
+    const { kube } = fake.api;
     const racing: PvcFinalizerApi = {
-      core: {
-        ...core,
-        readNamespacedPersistentVolumeClaim: async (request) => {
-          const read = await core.readNamespacedPersistentVolumeClaim(request);
+      kube: {
+        ...kube,
+        get: async <T>(path: string): Promise<T> => {
+          const read = await kube.get<T>(path);
           const stored = fake.claims.get("app/data-web-0");
           if (stored?.metadata !== undefined) {
             stored.metadata.resourceVersion = "2";
@@ -193,7 +227,7 @@ describe("createPvcFinalizerReconcile", () => {
         },
       },
     };
-    await expect(createPvcFinalizerReconcile({ ...racing, logger })("app/data-web-0", signal)).rejects.toMatchObject({ code: 409 });
+    await expect(createPvcFinalizerReconcile({ ...racing, logger })("app/data-web-0", signal)).rejects.toMatchObject({ status: 409 });
     await createPvcFinalizerReconcile({ ...fake.api, logger })("app/data-web-0", signal);
     expect(fake.calls).toEqual(["delete pod web-0 grace=1", "patch pvc data-web-0 finalizers=[]"]);
   });
@@ -210,7 +244,7 @@ describe("startPvcFinalizerController", () => {
   it("acts when pvc-protection goes and ours is left, retrying errors with backoff", async () => {
     const protectedClaim = claim("data-web-0", { finalizers: [protection, pvcFinalizer] });
     const fake = fakeCluster({ claims: [protectedClaim], pods: [pod("web-0", [claimVolume("data-web-0")])] });
-    const claims = fakeInformer<V1PersistentVolumeClaim>([protectedClaim]);
+    const claims = fakeInformer([cachedClaimOf(protectedClaim)]);
     const controller = startPvcFinalizerController({ ...fake.api, claims, logger, baseDelayMs: 5 });
     await until(() => controller.synced());
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -224,7 +258,7 @@ describe("startPvcFinalizerController", () => {
     }
     fake.failures.set("listPods", 1);
     fake.failures.set("patch", 1);
-    claims.emit("update", claim("data-web-0"));
+    claims.emit("update", cachedClaimOf(claim("data-web-0")));
     await until(() => !fake.claims.has("app/data-web-0"));
     expect(fake.calls).toEqual(["delete pod web-0 grace=1", "patch pvc data-web-0 finalizers=[]"]);
     await controller.stop();

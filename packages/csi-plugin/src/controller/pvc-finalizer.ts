@@ -1,27 +1,43 @@
-import {
-  CoreV1Api,
-  type KubeConfig,
-  makeInformer,
-  PatchStrategy,
-  setHeaderOptions,
-  V1DeleteOptions,
-  type V1PersistentVolumeClaim,
-  type V1Pod,
-  V1Preconditions,
-} from "@kubernetes/client-node";
+import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
+import { createInformer, type KubeClient, type KubeObject } from "@topolvm/kube-client";
 import { pvcFinalizer } from "@topolvm/proto/names";
 import type { Logger } from "pino";
-import { abortableRequest, describeError, isMarkedForDeletion, startController, type CachedInformer, type RunningController } from "../informer.js";
+import { describeError, isMarkedForDeletion, startController, type OwnedInformer, type RunningController } from "../informer.js";
 import { isApiStatus } from "../logical-volume/logical-volume-client.js";
 import type { Reconcile } from "../work-queue.js";
 
-/** The Kubernetes calls the PVC finalizer makes; CoreV1Api has them. */
+/** The Kubernetes calls the PVC finalizer makes: get and merge-patch a PVC, list and delete pods. */
 export interface PvcFinalizerApi {
-  readonly core: Pick<
-    CoreV1Api,
-    "readNamespacedPersistentVolumeClaim" | "patchNamespacedPersistentVolumeClaim" | "listNamespacedPod" | "deleteNamespacedPod"
-  >;
+  readonly kube: Pick<KubeClient, "get" | "list" | "patch" | "delete">;
 }
+
+/** What the PVC informer keeps of a claim: what needsPvcFinalize reads and the key. */
+export interface CachedClaim extends KubeObject {
+  readonly metadata: {
+    readonly name?: string;
+    readonly namespace?: string;
+    readonly finalizers?: string[];
+    /** As the API server wrote it (a string; client-node's V1ObjectMeta types it Date): only its presence is read. */
+    readonly deletionTimestamp?: unknown;
+  };
+}
+
+/** Reduces a claim (PartialObjectMetadata) to what the informer keeps. */
+export function cachedClaimOf(claim: KubeObject & { metadata?: CachedClaim["metadata"] }): CachedClaim {
+  const { name, namespace, finalizers, deletionTimestamp } = claim.metadata ?? {};
+  return {
+    metadata: {
+      ...(name === undefined ? {} : { name }),
+      ...(namespace === undefined ? {} : { namespace }),
+      ...(finalizers === undefined ? {} : { finalizers }),
+      ...(deletionTimestamp === undefined || deletionTimestamp === null ? {} : { deletionTimestamp }),
+    },
+  };
+}
+
+const claimPath = (namespace: string, name: string): string =>
+  `/api/v1/namespaces/${encodeURIComponent(namespace)}/persistentvolumeclaims/${encodeURIComponent(name)}`;
+const podsPath = (namespace: string): string => `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`;
 
 export interface PvcFinalizerOptions extends PvcFinalizerApi {
   readonly logger: Logger;
@@ -40,7 +56,7 @@ export interface PvcFinalizerOptions extends PvcFinalizerApi {
  * kube-controller-manager's `kubernetes.io/pvc-protection` that stays as long as a scheduled, running pod uses the
  * claim, nothing is done: deleting pods is not ours to decide before Kubernetes lets the claim go.
  */
-export function needsPvcFinalize(claim: V1PersistentVolumeClaim): boolean {
+export function needsPvcFinalize(claim: Pick<CachedClaim, "metadata"> | V1PersistentVolumeClaim): boolean {
   const finalizers = claim.metadata?.finalizers ?? [];
   return isMarkedForDeletion(claim) && finalizers.length > 0 && finalizers.every((finalizer) => finalizer === pvcFinalizer);
 }
@@ -77,7 +93,7 @@ function claimOfKey(key: string): { namespace: string; name: string } {
  * is removed all the same: a PVC must never stay Terminating because of TopoLVM.
  */
 export function createPvcFinalizerReconcile(options: PvcFinalizerOptions): Reconcile {
-  const { core } = options;
+  const { kube } = options;
   const logger = options.logger.child({ controller: "pvc-finalizer" });
   const gracePeriodSeconds = options.podGracePeriodSeconds ?? 1;
   const maxAttempts = options.maxPodDeletionAttempts ?? 5;
@@ -85,17 +101,17 @@ export function createPvcFinalizerReconcile(options: PvcFinalizerOptions): Recon
 
   async function deletePods(claim: V1PersistentVolumeClaim, signal: AbortSignal, log: Logger): Promise<void> {
     const namespace = claim.metadata?.namespace ?? "";
-    const request = abortableRequest(signal);
-    const pods = await core.listNamespacedPod({ namespace }, request);
+    const pods = await kube.list<V1Pod>(podsPath(namespace), { signal });
     for (const pod of podsUsingClaim(pods.items, claim.metadata?.name ?? "")) {
       const name = pod.metadata?.name ?? "";
-      // The UID precondition spares a pod recreated under the same name since the list.
-      const body = Object.assign(new V1DeleteOptions(), {
-        gracePeriodSeconds,
-        preconditions: Object.assign(new V1Preconditions(), { uid: pod.metadata?.uid }),
-      });
+      const uid = pod.metadata?.uid;
       try {
-        await core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds, body }, request);
+        // The UID precondition spares a pod recreated under the same name since the list.
+        await kube.delete(`${podsPath(namespace)}/${encodeURIComponent(name)}`, {
+          gracePeriodSeconds,
+          ...(uid === undefined ? {} : { preconditions: { uid } }),
+          signal,
+        });
         log.info({ pod: `${namespace}/${name}`, gracePeriodSeconds }, "deleted a pod that still uses the deleted PVC");
       } catch (error) {
         if (!isApiStatus(error, 404) && !isApiStatus(error, 409)) {
@@ -110,7 +126,7 @@ export function createPvcFinalizerReconcile(options: PvcFinalizerOptions): Recon
     const log = logger.child({ pvc: key });
     let claim: V1PersistentVolumeClaim;
     try {
-      claim = await core.readNamespacedPersistentVolumeClaim({ namespace, name }, abortableRequest(signal));
+      claim = await kube.get<V1PersistentVolumeClaim>(claimPath(namespace, name), { signal });
     } catch (error) {
       if (isApiStatus(error, 404)) {
         failedAttempts.delete(key);
@@ -140,10 +156,7 @@ export function createPvcFinalizerReconcile(options: PvcFinalizerOptions): Recon
     const finalizers = (claim.metadata?.finalizers ?? []).filter((finalizer) => finalizer !== pvcFinalizer);
     const body = { metadata: { resourceVersion: claim.metadata?.resourceVersion, finalizers } };
     try {
-      await core.patchNamespacedPersistentVolumeClaim(
-        { namespace, name, body },
-        setHeaderOptions("Content-Type", PatchStrategy.MergePatch, abortableRequest(signal)),
-      );
+      await kube.patch(claimPath(namespace, name), body, { type: "merge", signal });
     } catch (error) {
       if (!isApiStatus(error, 404)) {
         throw error;
@@ -156,13 +169,13 @@ export function createPvcFinalizerReconcile(options: PvcFinalizerOptions): Recon
 }
 
 /** The key of a claim that needs the finalizer, for the informer. */
-function claimKey(claim: V1PersistentVolumeClaim): string | undefined {
-  return needsPvcFinalize(claim) ? `${claim.metadata?.namespace ?? ""}/${claim.metadata?.name ?? ""}` : undefined;
+function claimKey(claim: CachedClaim): string | undefined {
+  return needsPvcFinalize(claim) ? `${claim.metadata.namespace ?? ""}/${claim.metadata.name ?? ""}` : undefined;
 }
 
 export interface PvcFinalizerControllerOptions extends PvcFinalizerOptions {
   /** Informer over PVCs of every namespace, not started. */
-  readonly claims: CachedInformer<V1PersistentVolumeClaim>;
+  readonly claims: OwnedInformer<CachedClaim>;
   /** Work queue backoff (tests shorten it). */
   readonly baseDelayMs?: number;
 }
@@ -179,12 +192,15 @@ export function startPvcFinalizerController(options: PvcFinalizerControllerOptio
   });
 }
 
-/** The PVC finalizer over a cluster's API: its informer and client made from `kubeConfig`. */
-export function startPvcFinalizer(options: { readonly kubeConfig: KubeConfig; readonly logger: Logger }): RunningController {
-  const core = options.kubeConfig.makeApiClient(CoreV1Api);
+/**
+ * The PVC finalizer over a cluster's API. Its informer asks for the claims' metadata only and keeps their names and
+ * finalizers: the reconcile reads the claim itself before acting.
+ */
+export function startPvcFinalizer(options: { readonly kube: KubeClient; readonly logger: Logger }): RunningController {
+  const { kube } = options;
   return startPvcFinalizerController({
-    core,
+    kube,
     logger: options.logger,
-    claims: makeInformer(options.kubeConfig, "/api/v1/persistentvolumeclaims", () => core.listPersistentVolumeClaimForAllNamespaces()),
+    claims: createInformer(kube, { path: "/api/v1/persistentvolumeclaims", metadataOnly: true, transform: cachedClaimOf }),
   });
 }

@@ -1,14 +1,5 @@
-import {
-  ApiException,
-  CustomObjectsApi,
-  type KubeConfig,
-  ListWatch,
-  PatchStrategy,
-  setHeaderOptions,
-  Watch,
-  type Informer,
-  type ObjectCache,
-} from "@kubernetes/client-node";
+import { createInformer, isKubeApiError, type Informer, type KubeClient } from "@topolvm/kube-client";
+import { withoutManagedFields } from "../informer.js";
 import {
   logicalVolumeApiVersion,
   logicalVolumeGroup,
@@ -16,13 +7,12 @@ import {
   logicalVolumePlural,
   logicalVolumeVersion,
   type LogicalVolume,
-  type LogicalVolumeList,
   type LogicalVolumeSpec,
   type LogicalVolumeStatus,
 } from "./logical-volume.js";
 
 /** An informer over LogicalVolumes with its cache. */
-export type LogicalVolumeInformer = Informer<LogicalVolume> & ObjectCache<LogicalVolume>;
+export type LogicalVolumeInformer = Informer<LogicalVolume>;
 
 /**
  * The one client that reads and writes LogicalVolumes. Writes that depend on what was read carry its
@@ -33,7 +23,7 @@ export interface LogicalVolumeClient {
   get(name: string): Promise<LogicalVolume | undefined>;
   /** Every LogicalVolume, or those of one node. */
   list(options?: { nodeName?: string }): Promise<LogicalVolume[]>;
-  /** Creates the resource; rejects with an ApiException 409 when one of that name exists. */
+  /** Creates the resource; rejects with a KubeApiError 409 (AlreadyExists) when one of that name exists. */
   create(spec: LogicalVolumeSpec, metadata?: { annotations?: Record<string, string> }): Promise<LogicalVolume>;
   /** A JSON merge patch of metadata and spec (not status). */
   patch(name: string, patch: { metadata?: object; spec?: Partial<LogicalVolumeSpec> }): Promise<LogicalVolume>;
@@ -47,32 +37,22 @@ export interface LogicalVolumeClient {
   informer(options?: { nodeName?: string }): LogicalVolumeInformer;
 }
 
-const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
-const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
-
-/** Whether an error is the API server's answer with that HTTP status. */
-export function isApiStatus(error: unknown, code: number): boolean {
-  return error instanceof ApiException && error.code === code;
+/** Whether an error is the API server's answer with that HTTP status (404 NotFound, 409 Conflict or AlreadyExists...). */
+export function isApiStatus(error: unknown, status: number): boolean {
+  return isKubeApiError(error) && error.status === status;
 }
 
-export function createLogicalVolumeClient(kubeConfig: KubeConfig, fieldManager: string): LogicalVolumeClient {
-  const api = kubeConfig.makeApiClient(CustomObjectsApi);
-  const coordinates = { group: logicalVolumeGroup, version: logicalVolumeVersion, plural: logicalVolumePlural };
+/** The client over kube-client's `kube`; writes are recorded as `fieldManager`'s. */
+export function createLogicalVolumeClient(kube: KubeClient, fieldManager: string): LogicalVolumeClient {
   const path = `/apis/${logicalVolumeGroup}/${logicalVolumeVersion}/${logicalVolumePlural}`;
-  const fieldSelectorOf = (nodeName: string | undefined): string | undefined =>
-    nodeName === undefined ? undefined : `spec.nodeName=${nodeName}`;
-  const listOf = async (nodeName: string | undefined): Promise<LogicalVolumeList> => {
-    const fieldSelector = fieldSelectorOf(nodeName);
-    return (await api.listClusterCustomObject({
-      ...coordinates,
-      ...(fieldSelector === undefined ? {} : { fieldSelector }),
-    })) as LogicalVolumeList;
-  };
+  const pathOf = (name: string): string => `${path}/${encodeURIComponent(name)}`;
+  const fieldSelectorOf = (nodeName: string | undefined): { fieldSelector?: string } =>
+    nodeName === undefined ? {} : { fieldSelector: `spec.nodeName=${nodeName}` };
 
   return {
     async get(name) {
       try {
-        return (await api.getClusterCustomObject({ ...coordinates, name })) as LogicalVolume;
+        return await kube.get<LogicalVolume>(pathOf(name));
       } catch (error) {
         if (isApiStatus(error, 404)) {
           return undefined;
@@ -81,39 +61,34 @@ export function createLogicalVolumeClient(kubeConfig: KubeConfig, fieldManager: 
       }
     },
     async list(options = {}) {
-      return (await listOf(options.nodeName)).items;
+      return (await kube.list<LogicalVolume>(path, fieldSelectorOf(options.nodeName))).items;
     },
-    async create(spec, metadata = {}) {
+    create(spec, metadata = {}) {
       const body = {
         apiVersion: logicalVolumeApiVersion,
         kind: logicalVolumeKind,
         metadata: { name: spec.name, ...metadata },
         spec,
       };
-      return (await api.createClusterCustomObject({ ...coordinates, body, fieldManager })) as LogicalVolume;
+      return kube.create<LogicalVolume>(path, body, { fieldManager });
     },
-    async patch(name, body) {
-      return (await api.patchClusterCustomObject({ ...coordinates, name, body, fieldManager }, mergePatch)) as LogicalVolume;
+    patch(name, body) {
+      return kube.patch<LogicalVolume>(pathOf(name), body, { type: "merge", fieldManager });
     },
-    async setFinalizers(lv, finalizers) {
+    setFinalizers(lv, finalizers) {
       const body = [
         { op: "test", path: "/metadata/resourceVersion", value: lv.metadata.resourceVersion },
         { op: "add", path: "/metadata/finalizers", value: finalizers },
       ];
-      return (await api.patchClusterCustomObject({ ...coordinates, name: lv.metadata.name, body, fieldManager }, jsonPatch)) as LogicalVolume;
+      return kube.patch<LogicalVolume>(pathOf(lv.metadata.name), body, { type: "json", fieldManager });
     },
-    async setStatus(lv, status) {
+    setStatus(lv, status) {
       const body = { ...lv, status };
-      return (await api.replaceClusterCustomObjectStatus({
-        ...coordinates,
-        name: lv.metadata.name,
-        body,
-        fieldManager,
-      })) as LogicalVolume;
+      return kube.replace<LogicalVolume>(`${pathOf(lv.metadata.name)}/status`, body, { fieldManager });
     },
     async delete(name) {
       try {
-        await api.deleteClusterCustomObject({ ...coordinates, name });
+        await kube.delete(pathOf(name));
         return true;
       } catch (error) {
         if (isApiStatus(error, 404)) {
@@ -123,14 +98,8 @@ export function createLogicalVolumeClient(kubeConfig: KubeConfig, fieldManager: 
       }
     },
     informer(options = {}) {
-      return new ListWatch<LogicalVolume>(
-        path,
-        new Watch(kubeConfig),
-        () => listOf(options.nodeName),
-        false,
-        undefined,
-        fieldSelectorOf(options.nodeName),
-      );
+      // Every reader re-reads a resource before writing it; the cache only decides what to look at.
+      return createInformer<LogicalVolume>(kube, { path, ...fieldSelectorOf(options.nodeName), transform: withoutManagedFields });
     },
   };
 }

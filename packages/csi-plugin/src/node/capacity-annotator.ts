@@ -2,6 +2,7 @@ import type { V1Node } from "@kubernetes/client-node";
 import type { lvmd } from "@topolvm/proto";
 import { capacityAnnotationPrefix, defaultDeviceClassKey, nodeFinalizer } from "@topolvm/proto/names";
 import type { Logger } from "pino";
+import { isMarkedForDeletion } from "../informer.js";
 import { createWorkQueue } from "../work-queue.js";
 import type { LvmdClient } from "./lvmd-client.js";
 import type { NodeMetrics } from "./metrics.js";
@@ -48,10 +49,7 @@ export function nodePatch(node: V1Node, wanted: Readonly<Record<string, string>>
     }
   }
   const finalizers = node.metadata?.finalizers ?? [];
-  // A Date from a list, a string from a watch; null from some serializers.
-  const deletionTimestamp: unknown = node.metadata?.deletionTimestamp;
-  const deleting = deletionTimestamp !== undefined && deletionTimestamp !== null;
-  if (!deleting && !finalizers.includes(nodeFinalizer)) {
+  if (!isMarkedForDeletion(node) && !finalizers.includes(nodeFinalizer)) {
     // Finalizers merge by value in a strategic merge patch: this adds ours and keeps the others.
     metadata.finalizers = [nodeFinalizer];
   }

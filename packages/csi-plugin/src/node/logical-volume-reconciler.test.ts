@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ApiException, V1ObjectMeta } from "@kubernetes/client-node";
+import { V1ObjectMeta } from "@kubernetes/client-node";
 import { lvmd as lvmdApi } from "@topolvm/proto";
 import { logicalVolumeFinalizer, pendingDeletionAnnotation } from "@topolvm/proto/names";
 import { pino } from "pino";
@@ -10,6 +10,7 @@ import type { LogicalVolume, LogicalVolumeStatus } from "../logical-volume/logic
 import { createLogicalVolumeReconciler, nextStep, type LogicalVolumeAccess } from "./logical-volume-reconciler.js";
 import type { LvmdClient } from "./lvmd-client.js";
 import { createNodeMetrics } from "./metrics.js";
+import { kubeApiError } from "../../test/kube-errors.js";
 
 const logger = pino({ level: "silent" });
 const signal = new AbortController().signal;
@@ -60,10 +61,10 @@ function fakeApi(initial: LogicalVolume[] = [], process: Process = { dead: false
     }
     const stored = store.get(lv.metadata.name);
     if (stored === undefined) {
-      throw new ApiException(404, "Not Found", "{}", {});
+      throw kubeApiError("PUT", `/apis/topolvm.cybozu.com/v1/logicalvolumes/${lv.metadata.name}`, 404);
     }
     if (stored.metadata.resourceVersion !== lv.metadata.resourceVersion) {
-      throw new ApiException(409, "Conflict", "{}", {});
+      throw kubeApiError("PUT", `/apis/topolvm.cybozu.com/v1/logicalvolumes/${lv.metadata.name}`, 409);
     }
     return stored;
   };
