@@ -6,8 +6,8 @@ import { runVitestInVm, vmUnavailableReason } from "../../../tools/vm/index.js";
 const unavailable = vmUnavailableReason();
 
 describe.skipIf(unavailable !== undefined && process.env.CI !== "true")("topolvm-node's CSI node service in the VM", () => {
-  it("passes the data-path tests on a real kernel", { timeout: 1_300_000 }, async () => {
-    const result = await runVitestInVm("packages/csi-plugin/test/vm/node-data-path.vm-test.ts", { timeoutMs: 1_200_000 });
+  it("passes the data-path tests on a real kernel", { timeout: 2_000_000 }, async () => {
+    const result = await runVitestInVm("packages/csi-plugin/test/vm/node-data-path.vm-test.ts", { timeoutMs: 1_800_000 });
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
     expect(result.stdout).toMatch(/Tests +12 passed/);
     expect(result.stdout).not.toMatch(/skipped|FAIL/);
