@@ -38,7 +38,7 @@ const lvOf = (name: string, minor: number, attr = "-wi-a-----"): NodeVolume => (
  * A node in memory: LVs that lvmd lists, a mount table that the fake mounter edits as mount(8) would, device nodes
  * under /fake/dev. `calls` records what the service asked for.
  */
-function fakeNode(options: { filesystem?: "none" | "same" | { other: string }; hang?: keyof Mounter; fail?: keyof Mounter } = {}) {
+function fakeNode(options: { filesystem?: "none" | "same" | { other: string }; hang?: keyof Mounter; fail?: keyof Mounter; formatMs?: number } = {}) {
   const volumes = new Map<string, NodeVolume>([
     ["v1", lvOf("v1", 1)],
     ["v2", lvOf("v2", 2)],
@@ -76,6 +76,10 @@ function fakeNode(options: { filesystem?: "none" | "same" | { other: string }; h
     detectFilesystem: () => Promise.resolve(undefined),
     async ensureFilesystem(device, fs, signal) {
       await step("ensureFilesystem", `ensureFilesystem ${device} ${fs}`, signal);
+      if (options.formatMs !== undefined) {
+        await new Promise((resolve) => setTimeout(resolve, options.formatMs));
+        calls.push(`formatted${signal.aborted ? " (aborted)" : ""}`);
+      }
       const found = options.filesystem ?? "none";
       if (typeof found === "object") {
         throw new FilesystemMismatchError(device, found.other, fs);
@@ -284,23 +288,42 @@ describe("NodePublishVolume", () => {
   });
 
   it("stops at the caller's deadline, killing the running command, and frees the volume for the retry", async () => {
-    const node = fakeNode({ hang: "ensureFilesystem" });
+    const node = fakeNode({ hang: "mount" });
     const target = newTarget();
+    const started = Date.now();
     const error = await failure(publish(node, { volumeId: "v1", targetPath: target, volumeCapability: mountCapability() }, 100));
+    expect(Date.now() - started).toBeLessThan(1000);
     expect(error.code).toBe(Code.DeadlineExceeded);
     expect(error.rawMessage).toContain("the call ended (DeadlineExceeded)");
     const retry = await failure(publish(node, { volumeId: "v1", targetPath: target, volumeCapability: mountCapability() }, 100));
     expect(retry.code).toBe(Code.DeadlineExceeded);
-    expect(node.calls.filter((call) => call.startsWith("ensureFilesystem"))).toHaveLength(2);
+    expect(node.calls.filter((call) => call.startsWith("mount"))).toHaveLength(2);
+  });
+
+  it("answers at the deadline but lets mkfs finish, holding the volume, so the retry mounts what it made", async () => {
+    const node = fakeNode({ formatMs: 400 });
+    const target = newTarget();
+    const started = Date.now();
+    const error = await failure(publish(node, { volumeId: "v1", targetPath: target, volumeCapability: mountCapability() }, 100));
+    expect(error.code).toBe(Code.DeadlineExceeded);
+    expect(Date.now() - started).toBeLessThan(350);
+    await publish(node, { volumeId: "v1", targetPath: target, volumeCapability: mountCapability() }, 5000);
+    expect(node.calls.filter((call) => !call.startsWith("ensure node"))).toEqual([
+      "ensureFilesystem /fake/dev/v1 ext4",
+      "formatted",
+      "ensureFilesystem /fake/dev/v1 ext4",
+      "formatted",
+      `mount /fake/dev/v1 ${target} ext4 []`,
+    ]);
   });
 
   it("runs one call per volume at a time: a second call waits and leaves at its own deadline", async () => {
-    const node = fakeNode({ hang: "ensureFilesystem" });
+    const node = fakeNode({ hang: "mount" });
     const first = failure(publish(node, { volumeId: "v1", targetPath: newTarget(), volumeCapability: mountCapability() }, 1000));
     await new Promise((resolve) => setTimeout(resolve, 20));
     const second = await failure(publish(node, { volumeId: "v1", targetPath: newTarget(), volumeCapability: mountCapability() }, 100));
     expect(second.code).toBe(Code.DeadlineExceeded);
-    expect(node.calls.filter((call) => call.startsWith("ensureFilesystem"))).toHaveLength(1);
+    expect(node.calls.filter((call) => call.startsWith("mount"))).toHaveLength(1);
     expect((await first).code).toBe(Code.DeadlineExceeded);
   });
 });

@@ -10,7 +10,7 @@ import type { DeviceNodes } from "./device-node.js";
 import { CommandError, FilesystemMismatchError, mountFlagsProblem, mountOptions, type Mounter } from "./mounter.js";
 import { deviceNumber, isMountOf, isReadOnly, mountAt, readMountTable, sameDevice, type DeviceNumber, type MountEntry } from "./mount-table.js";
 import { abnormal, lvAttrProblem, lvCondition, lvDevice, type Condition } from "./volume-condition.js";
-import type { NodeVolume, VolumeLookup } from "./volume-lookup.js";
+import { untilAborted, type NodeVolume, type VolumeLookup } from "./volume-lookup.js";
 
 export interface NodeServiceOptions {
   /** The node ID and the value of the topology key. */
@@ -117,7 +117,8 @@ function endedCode(signal: AbortSignal): Code {
 
 /** The one error mapping of the node service: what failed while doing `action`, with its CSI code. */
 function nodeError(action: string, error: unknown, signal: AbortSignal): ConnectError {
-  if (error instanceof ConnectError && error.code !== Code.Internal) {
+  const ended = signal.aborted && error === signal.reason;
+  if (!ended && error instanceof ConnectError && error.code !== Code.Internal) {
     return error;
   }
   if (signal.aborted) {
@@ -169,15 +170,40 @@ export function createNodeService(options: NodeServiceOptions): ServiceImpl<type
   const blockDeviceBytes = options.blockDeviceBytes ?? sysfsBlockDeviceBytes;
   const locks = createKeyedLock();
 
-  /** Runs `work` holding the locks of `keys` (volume first, then target: one order, so no deadlock), mapping its errors. */
-  async function serialised<T>(action: string, context: HandlerContext, keys: readonly string[], work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` holding the locks of `keys` (volume first, then target: one order, so no deadlock), mapping its errors.
+   * The call answers when its signal aborts, but the locks stay held until what `work` handed to `keep` has finished.
+   */
+  async function serialised<T>(
+    action: string,
+    context: HandlerContext,
+    keys: readonly string[],
+    work: (signal: AbortSignal, keep: (running: Promise<unknown>) => void) => Promise<T>,
+  ): Promise<T> {
     const { signal } = context;
+    const kept: Promise<unknown>[] = [];
+    const keep = (running: Promise<unknown>): void => {
+      kept.push(
+        running.catch((error: unknown) => {
+          // While the call runs, it answers with the error itself.
+          if (signal.aborted) {
+            logger.warn({ err: (error as Error).message }, `${action}: failed after the call had ended`);
+          }
+        }),
+      );
+    };
     const locked = keys.reduceRight<() => Promise<T>>(
       (inner, key) => () => locks.run(key, signal, inner),
-      () => work(signal),
+      async () => {
+        try {
+          return await work(signal, keep);
+        } finally {
+          await Promise.all(kept);
+        }
+      },
     );
     try {
-      return await locked();
+      return await untilAborted(locked(), signal);
     } catch (error) {
       const mapped = nodeError(action, error, signal);
       if (mapped.code === Code.Internal || mapped.code === Code.DeadlineExceeded) {
@@ -205,7 +231,15 @@ export function createNodeService(options: NodeServiceOptions): ServiceImpl<type
     return device;
   }
 
-  async function publishFilesystem(volumeId: string, device: DeviceNumber, target: string, access: Access & { kind: "mount" }, readonly: boolean, signal: AbortSignal): Promise<void> {
+  async function publishFilesystem(
+    volumeId: string,
+    device: DeviceNumber,
+    target: string,
+    access: Access & { kind: "mount" },
+    readonly: boolean,
+    signal: AbortSignal,
+    keep: (running: Promise<unknown>) => void,
+  ): Promise<void> {
     const { fs } = access;
     const mounted = mountAt(await mountTable(), await mountPointOf(target));
     if (mounted !== undefined) {
@@ -223,7 +257,12 @@ export function createNodeService(options: NodeServiceOptions): ServiceImpl<type
     }
     await mkdir(target, { recursive: true, mode: 0o755 });
     const devicePath = await deviceNodes.ensure(volumeId, device, signal);
-    const formatted = await mounter.ensureFilesystem(devicePath, fs, signal);
+    // mkfs is not stopped with the call: killed, it would start again on every retry and a large volume whose mkfs
+    // outlasts kubelet's deadline would never be published. It runs to its own time limit, holding the volume, and the
+    // retry finds the filesystem.
+    const formatting = mounter.ensureFilesystem(devicePath, fs, new AbortController().signal);
+    keep(formatting);
+    const formatted = await untilAborted(formatting, signal);
     await mounter.mount(devicePath, target, fs, mountOptions(fs, readonly, access.mountFlags), signal);
     if (!readonly) {
       // As upstream: any pod user may write the volume's root; setgid keeps new files in its group.
@@ -339,10 +378,10 @@ export function createNodeService(options: NodeServiceOptions): ServiceImpl<type
       const selected = access;
       // An "ro" mount flag makes the volume read-only as much as the readonly field does.
       const readonly = request.readonly || (selected.kind === "mount" && selected.mountFlags.includes("ro"));
-      return serialised(`publishing volume ${volumeId} at ${target}`, context, [`volume/${volumeId}`, `target/${target}`], async (signal) => {
+      return serialised(`publishing volume ${volumeId} at ${target}`, context, [`volume/${volumeId}`, `target/${target}`], async (signal, keep) => {
         const device = requireServing(await requireVolume(volumeId, signal));
         if (selected.kind === "mount") {
-          await publishFilesystem(volumeId, device, target, selected, readonly, signal);
+          await publishFilesystem(volumeId, device, target, selected, readonly, signal, keep);
         } else {
           await publishBlock(volumeId, device, target, readonly, signal);
         }
