@@ -10,7 +10,8 @@ import type { DeviceNodes } from "./device-node.js";
 import { CommandError, FilesystemMismatchError, mountFlagsProblem, mountOptions, type Mounter } from "./mounter.js";
 import { deviceNumber, isMountOf, isReadOnly, mountAt, readMountTable, sameDevice, type DeviceNumber, type MountEntry } from "./mount-table.js";
 import { abnormal, lvAttrProblem, lvCondition, lvDevice, type Condition } from "./volume-condition.js";
-import { untilAborted, type NodeVolume, type VolumeLookup } from "./volume-lookup.js";
+import { untilAborted } from "./until-aborted.js";
+import type { NodeVolume, VolumeLookup } from "./volume-lookup.js";
 
 export interface NodeServiceOptions {
   /** The node ID and the value of the topology key. */

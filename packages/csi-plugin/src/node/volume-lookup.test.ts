@@ -3,7 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { lvmd } from "@topolvm/proto";
 import { describe, expect, it } from "vitest";
 import type { LvmdClient } from "./lvmd-client.js";
-import { createVolumeLookup, untilAborted } from "./volume-lookup.js";
+import { createVolumeLookup } from "./volume-lookup.js";
 
 const lv = (name: string): lvmd.LogicalVolume => create(lvmd.LogicalVolumeSchema, { name, devMajor: 253, devMinor: 1, attr: "-wi-a-----" });
 
@@ -105,13 +105,5 @@ describe("createVolumeLookup", () => {
     await expect(lookup.find("a", signal)).rejects.toMatchObject({ code: Code.Unavailable, rawMessage: "lvmd sent no Watch message within 50 ms, so its device-classes are unknown" });
     silent = false;
     expect(await lookup.find("a", signal)).toMatchObject({ deviceClass: "ssd" });
-  });
-});
-
-describe("untilAborted", () => {
-  it("rejects at once for an aborted signal and passes values and errors through otherwise", async () => {
-    await expect(untilAborted(Promise.resolve(1), AbortSignal.abort(new Error("gone")))).rejects.toThrow("gone");
-    expect(await untilAborted(Promise.resolve(1), signal)).toBe(1);
-    await expect(untilAborted(Promise.reject(new Error("no")), signal)).rejects.toThrow("no");
   });
 });

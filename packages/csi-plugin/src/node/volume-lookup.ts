@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { lvmd } from "@topolvm/proto";
 import type { LvmdClient } from "./lvmd-client.js";
+import { untilAborted } from "./until-aborted.js";
 
 /** An LV of this node and the device-class lvmd lists it in. */
 export interface NodeVolume {
@@ -12,23 +13,6 @@ export interface NodeVolume {
 export interface VolumeLookup {
   /** The LV named `volumeId` in any of lvmd's device-classes, or undefined. Ends with the signal's reason. */
   find(volumeId: string, signal: AbortSignal): Promise<NodeVolume | undefined>;
-}
-
-/** Resolves with the promise, or rejects with the signal's reason as soon as it aborts. */
-export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    return Promise.reject(signal.reason as Error);
-  }
-  let onAbort: () => void = () => undefined;
-  const aborted = new Promise<never>((_resolve, reject) => {
-    onAbort = () => {
-      reject(signal.reason as Error);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-  return Promise.race([promise, aborted]).finally(() => {
-    signal.removeEventListener("abort", onAbort);
-  });
 }
 
 /** How long lvmd may take to send the first Watch message (it sends one at once on subscribe). */
