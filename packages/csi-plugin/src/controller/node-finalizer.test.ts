@@ -437,6 +437,36 @@ describe("createNodeFinalizerReconcile", () => {
   });
 });
 
+describe("createNodeFinalizerReconcile's requests", () => {
+  it("gives every Kubernetes API call the reconcile's signal", async () => {
+    const fake = fakeCluster({
+      nodes: [node("n1")],
+      claims: [claim("app", "data-0", { storageClass: "topolvm-provisioner", selectedNode: "n1" })],
+      storageClasses: [ourClass],
+    });
+    const { kube } = fake.api;
+    const signals: unknown[] = [];
+    const record = (options: { signal?: AbortSignal } | undefined): void => {
+      signals.push(options?.signal);
+    };
+    const recording: NodeFinalizerApi = {
+      ...fake.api,
+      kube: {
+        get: (path, options) => (record(options), kube.get(path, options)),
+        list: (path, options) => (record(options), kube.list(path, options)),
+        patch: (path, body, options) => (record(options), kube.patch(path, body, options)),
+        delete: (path, options) => (record(options), kube.delete(path, options)),
+      },
+    };
+    const controller = new AbortController();
+    await createNodeFinalizerReconcile({ ...recording, logger, skipNodeFinalize: false })("n1", controller.signal);
+    expect(fake.calls).toEqual(["delete pvc app/data-0", "patch node n1 finalizers=[]"]);
+    // Read the Node, list claims, volumes and classes, delete the claim, patch the Node.
+    expect(signals).toHaveLength(6);
+    expect(signals.every((signal) => signal === controller.signal)).toBe(true);
+  });
+});
+
 describe("startNodeFinalizerController", () => {
   const until = async (condition: () => boolean): Promise<void> => {
     for (let i = 0; i < 400 && !condition(); i += 1) {

@@ -233,6 +233,29 @@ describe("createPvcFinalizerReconcile", () => {
   });
 });
 
+describe("createPvcFinalizerReconcile's requests", () => {
+  it("gives every API call the reconcile's signal, so a stopping controller does not wait on the API server", async () => {
+    const fake = fakeCluster({ claims: [claim("data-web-0")], pods: [pod("web-0", [claimVolume("data-web-0")])] });
+    const { kube } = fake.api;
+    const signals: unknown[] = [];
+    const record = (options: { signal?: AbortSignal } | undefined): void => {
+      signals.push(options?.signal);
+    };
+    const recording: PvcFinalizerApi = {
+      kube: {
+        get: (path, options) => (record(options), kube.get(path, options)),
+        list: (path, options) => (record(options), kube.list(path, options)),
+        patch: (path, body, options) => (record(options), kube.patch(path, body, options)),
+        delete: (path, options) => (record(options), kube.delete(path, options)),
+      },
+    };
+    const controller = new AbortController();
+    await createPvcFinalizerReconcile({ ...recording, logger })("app/data-web-0", controller.signal);
+    expect(fake.calls).toEqual(["delete pod web-0 grace=1", "patch pvc data-web-0 finalizers=[]"]);
+    expect(signals).toEqual([controller.signal, controller.signal, controller.signal, controller.signal]);
+  });
+});
+
 describe("startPvcFinalizerController", () => {
   const until = async (condition: () => boolean): Promise<void> => {
     for (let i = 0; i < 400 && !condition(); i += 1) {
