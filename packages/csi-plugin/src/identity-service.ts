@@ -8,7 +8,7 @@ export interface IdentityServiceOptions {
   readonly version: string;
   /** Whether the plugin can serve: Probe answers ready=false (not an error) while it cannot. */
   readonly readiness: () => Readiness;
-  /** Advertise the Controller service (topolvm-controller does, topolvm-node does not). */
+  /** Advertise CONTROLLER_SERVICE: the plugin has one (both of TopoLVM's endpoints say so, as upstream's do). */
   readonly controllerService: boolean;
 }
 

@@ -29,7 +29,7 @@ const lvmdStub: Pick<LvmdClient, "getLVList" | "watch"> = {
 };
 
 describe("startNodeCsiServer", () => {
-  it("serves Identity (no controller service, Probe from the readiness) and Node on one socket", async () => {
+  it("serves Identity (the plugin's capabilities, Probe from the readiness) and Node on one socket", async () => {
     let readiness: Readiness = { ready: false, reason: "lvmd is not serving" };
     const socketPath = join(dir, "plugins", "csi-topolvm.sock");
     const server = await startNodeCsiServer({
@@ -48,7 +48,8 @@ describe("startNodeCsiServer", () => {
       const nodeClient = createClient(csi.Node, transport);
       expect(await identity.getPluginInfo({})).toMatchObject({ name: "topolvm.cybozu.com", vendorVersion: "1.2.3" });
       const { capabilities } = await identity.getPluginCapabilities({});
-      expect(capabilities.map((capability) => capability.type.case === "service" && capability.type.value.type)).not.toContain(csi.PluginCapability_Service_Type.CONTROLLER_SERVICE);
+      // The plugin's capabilities, the same as topolvm-controller's (csi-sanity reads them on the node endpoint).
+      expect(capabilities.map((capability) => capability.type.case === "service" && capability.type.value.type)).toContain(csi.PluginCapability_Service_Type.CONTROLLER_SERVICE);
       expect((await identity.probe({})).ready).toBe(false);
       readiness = { ready: true };
       expect((await identity.probe({})).ready).toBe(true);

@@ -27,13 +27,16 @@ export interface NodeCsiServerOptions {
 }
 
 /**
- * topolvm-node's CSI endpoint: the Identity service (no controller service; Probe from `readiness`) and the Node
+ * topolvm-node's CSI endpoint: the Identity service (the plugin's capabilities; Probe from `readiness`) and the Node
  * service on one unix socket. It needs lvmd and nothing of Kubernetes, so it also runs on its own (tests, the VM).
  */
 export function startNodeCsiServer(options: NodeCsiServerOptions): Promise<CsiServer> {
   const logger = options.logger.child({ service: "csi-node" });
   const mounter = options.mounter ?? createMounter();
-  const identity = createIdentityService({ version: options.version, readiness: options.readiness, controllerService: false });
+  // One Identity for the whole plugin, as upstream's: CONTROLLER_SERVICE says the plugin has a controller (served by
+  // topolvm-controller). csi-sanity reads it from the node endpoint to decide whether to run its end-to-end specs
+  // ("should work", "should be idempotent"), which drive both endpoints.
+  const identity = createIdentityService({ version: options.version, readiness: options.readiness, controllerService: true });
   const node = createNodeService({
     nodeName: options.nodeName,
     volumes: createVolumeLookup(options.lvmd),

@@ -116,10 +116,10 @@ describe("topolvm-node's CSI node service on a kernel with device-mapper", { tim
     return { bytes, inodes };
   }
 
-  it("serves Identity on the socket: the driver name, no controller service, and Probe", async () => {
+  it("serves Identity on the socket: the driver name, the capabilities and Probe", async () => {
     expect(await identity.getPluginInfo({})).toMatchObject({ name: "topolvm.cybozu.com", vendorVersion: "0.0.0-vm" });
     const { capabilities } = await identity.getPluginCapabilities({});
-    expect(capabilities.some((capability) => capability.type.case === "service" && capability.type.value.type === csi.PluginCapability_Service_Type.CONTROLLER_SERVICE)).toBe(false);
+    expect(capabilities.some((capability) => capability.type.case === "service" && capability.type.value.type === csi.PluginCapability_Service_Type.VOLUME_ACCESSIBILITY_CONSTRAINTS)).toBe(true);
     expect((await identity.probe({})).ready).toBe(true);
     expect((await node.nodeGetInfo({})).nodeId).toBe("vm-node");
   });
