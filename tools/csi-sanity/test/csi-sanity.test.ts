@@ -8,10 +8,13 @@ const missing = csiSanityPrerequisitesMissing();
 const ci = process.env.CI === "true";
 
 /**
- * The least each run passes: csi-sanity v5.6.0 has 95 specs; with TopoLVM's capabilities (no stage/unstage, no
- * ControllerPublish, ListVolumes or snapshots) 61 of them apply, all of which pass.
+ * The least each run passes. csi-sanity v5.6.0 has 103 specs; with TopoLVM's capabilities (no stage/unstage, no
+ * ControllerPublish, ListVolumes, GetVolume, ModifyVolume, volume health, snapshots or cloning) it skips 62 of them
+ * itself and keeps one pending (an XIt of csi-test), so 40 apply; a run that passes fewer ran less than it should.
  */
-const minPassed = 55;
+const minPassed = 40;
+/** csi-test disables one spec itself (XIt "ListVolumes pagination should detect volumes added between pages"). */
+const pendingInSuite = 1;
 
 function describeRun(run: RunReport): string {
   const failures = run.failures.map((failure) => `  FAILED ${failure.spec}: ${failure.message}`).join("\n");
@@ -38,7 +41,7 @@ describe.skipIf(missing.length > 0 && !ci)("csi-sanity against TopoLVM in the VM
     for (const run of report.runs) {
       expect(run.failed, `${describeRun(run)}\n${tail}`).toBe(0);
       expect(run.passed, describeRun(run)).toBeGreaterThanOrEqual(minPassed);
-      expect(run.pending).toBe(0);
+      expect(run.pending).toBe(pendingInSuite);
       expect(run.passed + run.failed + run.skipped + run.pending).toBe(run.totalSpecs);
       expect(run.exitCode, tail).toBe(0);
     }
