@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { KubeConfig } from "@kubernetes/client-node";
+import { createKubeClient, type KubeClient } from "@topolvm/kube-client";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { type ClusterCache, createClusterCache } from "./cluster-cache.js";
+import { cachedClaimOf, cachedStorageClassOf, type ClusterCache, createClusterCache } from "./cluster-cache.js";
 import { LookupUnavailableError } from "./cluster-lookup.js";
 import { createWebhookMetrics, type WebhookMetrics } from "./metrics.js";
 
@@ -114,15 +114,8 @@ async function startFakeApiServer(): Promise<FakeApiServer> {
   };
 }
 
-function kubeConfigFor(server: string): KubeConfig {
-  const config = new KubeConfig();
-  config.loadFromOptions({
-    clusters: [{ name: "fake", server, skipTLSVerify: true }],
-    users: [{ name: "user", token: "t" }],
-    contexts: [{ name: "fake", cluster: "fake", user: "user" }],
-    currentContext: "fake",
-  });
-  return config;
+function kubeClientFor(server: string): KubeClient {
+  return createKubeClient({ server, insecureSkipTlsVerify: false, token: () => Promise.resolve("t"), source: "test" });
 }
 
 /** Polls until the condition holds. */
@@ -139,8 +132,10 @@ async function eventually(condition: () => Promise<boolean>, what: string, timeo
 describe("createClusterCache", () => {
   let api: FakeApiServer | undefined;
   let cache: ClusterCache | undefined;
+  let kube: KubeClient | undefined;
   afterEach(async () => {
     await cache?.stop();
+    kube?.close();
     await api?.close();
   });
 
@@ -148,8 +143,9 @@ describe("createClusterCache", () => {
     api = await startFakeApiServer();
     api.failLists = options.failLists ?? 0;
     const metrics = createWebhookMetrics();
+    kube = kubeClientFor(api.url);
     cache = createClusterCache({
-      kubeConfig: kubeConfigFor(api.url),
+      kube,
       watchClaims: options.watchClaims ?? true,
       fallbackTimeoutMs: 200,
       logger: pino({ level: "silent" }),
@@ -228,5 +224,54 @@ describe("createClusterCache", () => {
     await expect(cache.persistentVolumeClaim("app", "data")).rejects.toThrow(
       "PersistentVolumeClaims are not watched: the pod hook is disabled",
     );
+  });
+});
+
+describe("the cached shapes", () => {
+  it("keep of a StorageClass its name, creation time, default-class annotations, provisioner and parameters", () => {
+    expect(
+      cachedStorageClassOf({
+        apiVersion: "storage.k8s.io/v1",
+        kind: "StorageClass",
+        metadata: {
+          name: "ssd",
+          resourceVersion: "7",
+          creationTimestamp: "2026-01-01T00:00:00Z",
+          annotations: {
+            "storageclass.kubernetes.io/is-default-class": "true",
+            "kubectl.kubernetes.io/last-applied-configuration": "{}",
+          },
+          managedFields: [{ manager: "kubectl" }],
+        },
+        provisioner: "topolvm.cybozu.com",
+        parameters: { "topolvm.cybozu.com/device-class": "ssd" },
+        volumeBindingMode: "WaitForFirstConsumer",
+      } as Parameters<typeof cachedStorageClassOf>[0]),
+    ).toEqual({
+      metadata: { name: "ssd", creationTimestamp: "2026-01-01T00:00:00Z", annotations: { "storageclass.kubernetes.io/is-default-class": "true" } },
+      provisioner: "topolvm.cybozu.com",
+      parameters: { "topolvm.cybozu.com/device-class": "ssd" },
+    });
+  });
+
+  it("keep of a PersistentVolumeClaim its namespace, name, class, requested storage and phase", () => {
+    expect(
+      cachedClaimOf({
+        apiVersion: "v1",
+        kind: "PersistentVolumeClaim",
+        metadata: { namespace: "app", name: "data", resourceVersion: "5", labels: { a: "b" }, managedFields: [{}] },
+        spec: { storageClassName: "ssd", accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi", other: "1" } } },
+        status: { phase: "Bound", conditions: [] },
+      } as Parameters<typeof cachedClaimOf>[0]),
+    ).toEqual({
+      metadata: { namespace: "app", name: "data" },
+      spec: { storageClassName: "ssd", resources: { requests: { storage: "1Gi" } } },
+      status: { phase: "Bound" },
+    });
+    expect(cachedClaimOf({ metadata: { namespace: "app", name: "bare" } })).toEqual({
+      metadata: { namespace: "app", name: "bare" },
+      spec: { resources: {} },
+      status: {},
+    });
   });
 });

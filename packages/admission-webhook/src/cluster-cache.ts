@@ -1,26 +1,13 @@
-import {
-  ApiException,
-  type ConfigurationOptions,
-  CoreV1Api,
-  type Informer,
-  type KubeConfig,
-  type KubernetesObject,
-  Observable,
-  type ObjectCache,
-  type RequestContext,
-  type ResponseContext,
-  StorageV1Api,
-  type V1PersistentVolumeClaim,
-  type V1StorageClass,
-  makeInformer,
-} from "@kubernetes/client-node";
+import { createInformer, type Informer, isKubeApiError, type KubeClient, type KubeObject } from "@topolvm/kube-client";
 import type { Logger } from "pino";
 import { type ClaimInfo, type ClusterLookup, LookupUnavailableError, type StorageClassInfo } from "./cluster-lookup.js";
 import type { WebhookMetrics } from "./metrics.js";
+import { defaultClassAnnotations } from "./storage-class.js";
 
 /** Options of createClusterCache. */
 export interface ClusterCacheOptions {
-  readonly kubeConfig: KubeConfig;
+  /** Lists and watches for the informers, gets for the fallback reads; the caller owns (and closes) it. */
+  readonly kube: Pick<KubeClient, "get" | "list" | "watch">;
   /** Only the pod hook reads PVCs; without it no PVC informer runs. */
   readonly watchClaims: boolean;
   /** Deadline of the API read made when an object is missing from the cache. */
@@ -42,14 +29,77 @@ export interface ClusterCache extends ClusterLookup {
 const initialRetryMs = 500;
 const maxRetryMs = 30_000;
 
-type CachedInformer<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
+/** A StorageClass as the API sends it, as far as the hooks read it. */
+interface StorageClassObject extends KubeObject {
+  readonly metadata?: KubeObject["metadata"] & {
+    readonly annotations?: Readonly<Record<string, string>>;
+    readonly creationTimestamp?: string;
+  };
+  readonly provisioner?: string;
+  readonly parameters?: Readonly<Record<string, string>>;
+}
 
-interface WatchedKind<T extends KubernetesObject> {
+/** A PersistentVolumeClaim as the API sends it, as far as the pod hook reads it. */
+interface ClaimObject extends KubeObject {
+  readonly spec?: {
+    readonly storageClassName?: string;
+    readonly resources?: { readonly requests?: Readonly<Record<string, string>> };
+  };
+  readonly status?: { readonly phase?: string };
+}
+
+type CachedStorageClass = StorageClassInfo & KubeObject;
+type CachedClaim = ClaimInfo & KubeObject;
+
+/**
+ * What the cache keeps of a StorageClass: its name, creation time and default-class annotations (for picking the
+ * cluster default), provisioner and parameters. Other annotations (kubectl's last-applied-configuration), labels and
+ * managedFields are dropped: every cached object is held for the life of the process.
+ */
+export function cachedStorageClassOf(object: StorageClassObject): CachedStorageClass {
+  const { name, creationTimestamp, annotations } = object.metadata ?? {};
+  const kept = defaultClassAnnotations.flatMap((key) => {
+    const value = annotations?.[key];
+    return value === undefined ? [] : [[key, value] as const];
+  });
+  return {
+    metadata: {
+      ...(name === undefined ? {} : { name }),
+      ...(creationTimestamp === undefined ? {} : { creationTimestamp }),
+      ...(kept.length === 0 ? {} : { annotations: Object.fromEntries(kept) }),
+    },
+    provisioner: object.provisioner ?? "",
+    ...(object.parameters === undefined ? {} : { parameters: object.parameters }),
+  };
+}
+
+/**
+ * What the cache keeps of a PVC: namespace and name, StorageClass, requested storage and phase. A cluster's PVCs
+ * are many; their labels, annotations, managedFields, access modes and status conditions are read by no hook.
+ */
+export function cachedClaimOf(object: ClaimObject): CachedClaim {
+  const { name, namespace } = object.metadata ?? {};
+  const storageClassName = object.spec?.storageClassName;
+  const storage = object.spec?.resources?.requests?.storage;
+  const phase = object.status?.phase;
+  return {
+    metadata: { ...(name === undefined ? {} : { name }), ...(namespace === undefined ? {} : { namespace }) },
+    spec: {
+      ...(storageClassName === undefined ? {} : { storageClassName }),
+      resources: storage === undefined ? {} : { requests: { storage } },
+    },
+    status: phase === undefined ? {} : { phase },
+  };
+}
+
+/** One informer with its kind, for messages and metrics. */
+interface WatchedKind<T extends KubeObject, S extends KubeObject> {
   readonly kind: string;
-  readonly informer: CachedInformer<T>;
-  readonly isSynced: () => boolean;
-  readonly start: () => void;
-  readonly stop: () => Promise<void>;
+  readonly informer: Informer<S>;
+  /** The object's path for a fallback read. */
+  readonly pathOf: (name: string, namespace: string | undefined) => string;
+  /** The informer's transform, applied to fallback reads too, so lookups answer in one shape. */
+  readonly transform: (object: T) => S;
 }
 
 /**
@@ -58,50 +108,39 @@ interface WatchedKind<T extends KubernetesObject> {
  * before its pod may not have reached the watch yet. Before the first list completes every lookup is unavailable.
  */
 export function createClusterCache(options: ClusterCacheOptions): ClusterCache {
-  const { kubeConfig, logger, metrics, fallbackTimeoutMs } = options;
-  const coreApi = kubeConfig.makeApiClient(CoreV1Api);
-  const storageApi = kubeConfig.makeApiClient(StorageV1Api);
-  const storageClasses = watchKind<V1StorageClass>(
-    "StorageClass",
-    (list) => makeInformer(kubeConfig, "/apis/storage.k8s.io/v1/storageclasses", list(() => storageApi.listStorageClass())),
-    logger,
-  );
-  const claims = options.watchClaims
-    ? watchKind<V1PersistentVolumeClaim>(
-        "PersistentVolumeClaim",
-        (list) =>
-          makeInformer(
-            kubeConfig,
-            "/api/v1/persistentvolumeclaims",
-            list(() => coreApi.listPersistentVolumeClaimForAllNamespaces()),
-          ),
-        logger,
-      )
-    : undefined;
-  const kinds = claims === undefined ? [storageClasses] : [storageClasses, claims];
-
-  // Bounds each fallback read; client-node's generated API takes the abort signal through a middleware.
-  const requestOptions: ConfigurationOptions = {
-    middleware: [
-      {
-        pre: (context: RequestContext) => {
-          context.setSignal(AbortSignal.timeout(fallbackTimeoutMs));
-          return new Observable(Promise.resolve(context));
-        },
-        post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
-      },
-    ],
-    middlewareMergeStrategy: "append",
+  const { kube, logger, metrics, fallbackTimeoutMs } = options;
+  const informerOptions = { initialRetryMs, maxRetryMs } as const;
+  const storageClasses: WatchedKind<StorageClassObject, CachedStorageClass> = {
+    kind: "StorageClass",
+    informer: createInformer(kube, {
+      path: "/apis/storage.k8s.io/v1/storageclasses",
+      transform: cachedStorageClassOf,
+      ...informerOptions,
+    }),
+    pathOf: (name) => `/apis/storage.k8s.io/v1/storageclasses/${encodeURIComponent(name)}`,
+    transform: cachedStorageClassOf,
   };
+  const claims: WatchedKind<ClaimObject, CachedClaim> | undefined = options.watchClaims
+    ? {
+        kind: "PersistentVolumeClaim",
+        informer: createInformer(kube, { path: "/api/v1/persistentvolumeclaims", transform: cachedClaimOf, ...informerOptions }),
+        pathOf: (name, namespace) =>
+          `/api/v1/namespaces/${encodeURIComponent(namespace ?? "")}/persistentvolumeclaims/${encodeURIComponent(name)}`,
+        transform: cachedClaimOf,
+      }
+    : undefined;
+  const kinds: readonly { readonly kind: string; readonly informer: Informer<KubeObject> }[] = claims === undefined ? [storageClasses] : [storageClasses, claims];
+  for (const { kind, informer } of kinds) {
+    logInformer(kind, informer, logger);
+  }
 
   /** Cache first; on a miss in a synced cache, one API read. 404 means the object does not exist. */
-  async function lookup<T extends KubernetesObject>(
-    watched: WatchedKind<T>,
+  async function lookup<T extends KubeObject, S extends KubeObject>(
+    watched: WatchedKind<T, S>,
     name: string,
     namespace: string | undefined,
-    read: () => Promise<T>,
-  ): Promise<T | undefined> {
-    if (!watched.isSynced()) {
+  ): Promise<S | undefined> {
+    if (!watched.informer.synced()) {
       throw new LookupUnavailableError(`the ${watched.kind} cache has not synced with the API server yet`);
     }
     const cached = watched.informer.get(name, namespace);
@@ -109,11 +148,11 @@ export function createClusterCache(options: ClusterCacheOptions): ClusterCache {
       return cached;
     }
     try {
-      const object = await read();
+      const object = await kube.get<T>(watched.pathOf(name, namespace), { timeoutMs: fallbackTimeoutMs });
       metrics.lookupFallbacks.inc({ kind: watched.kind, result: "found" });
-      return object;
+      return watched.transform(object);
     } catch (error) {
-      if (error instanceof ApiException && error.code === 404) {
+      if (isKubeApiError(error) && error.status === 404) {
         metrics.lookupFallbacks.inc({ kind: watched.kind, result: "not_found" });
         return undefined;
       }
@@ -127,21 +166,21 @@ export function createClusterCache(options: ClusterCacheOptions): ClusterCache {
 
   return {
     start() {
-      for (const kind of kinds) {
-        kind.start();
+      for (const { informer } of kinds) {
+        informer.start();
       }
     },
     synced() {
-      return kinds.every((kind) => kind.isSynced());
+      return kinds.every(({ informer }) => informer.synced());
     },
     async stop() {
-      await Promise.all(kinds.map((kind) => kind.stop()));
+      await Promise.all(kinds.map(({ informer }) => informer.stop()));
     },
     storageClass(name): Promise<StorageClassInfo | undefined> {
-      return lookup(storageClasses, name, undefined, () => storageApi.readStorageClass({ name }, requestOptions));
+      return lookup(storageClasses, name, undefined);
     },
     storageClasses(): Promise<readonly StorageClassInfo[]> {
-      if (!storageClasses.isSynced()) {
+      if (!storageClasses.informer.synced()) {
         return Promise.reject(new LookupUnavailableError("the StorageClass cache has not synced with the API server yet"));
       }
       return Promise.resolve(storageClasses.informer.list());
@@ -150,72 +189,28 @@ export function createClusterCache(options: ClusterCacheOptions): ClusterCache {
       if (claims === undefined) {
         return Promise.reject(new LookupUnavailableError("PersistentVolumeClaims are not watched: the pod hook is disabled"));
       }
-      return lookup(claims, name, namespace, () =>
-        coreApi.readNamespacedPersistentVolumeClaim({ namespace, name }, requestOptions),
-      );
+      return lookup(claims, name, namespace);
     },
   };
 }
 
-/** Wraps an informer's list call so the caller learns when a list succeeded. */
-type ListWrapper = <L>(list: () => Promise<L>) => () => Promise<L>;
-
-/**
- * One informer with the restarts client-node leaves to its user: after a failed list or a broken watch it calls the
- * error callbacks and stops, so it is started again after a growing delay. The cache counts as synced from its first
- * successful list on; later watch breaks keep serving the last known state while the informer reconnects.
- */
-function watchKind<T extends KubernetesObject>(
-  kind: string,
-  create: (list: ListWrapper) => CachedInformer<T>,
-  logger: Logger,
-): WatchedKind<T> {
-  let synced = false;
-  let stopped = false;
-  let retryMs = initialRetryMs;
-  let retryTimer: NodeJS.Timeout | undefined;
-
-  const informer = create((list) => async () => {
-    const result = await list();
-    retryMs = initialRetryMs;
-    if (!synced) {
-      synced = true;
-      logger.info({ kind }, "informer cache synced");
-    }
-    return result;
+/** Logs an informer's first sync and its failures; the informer itself retries with backoff. */
+function logInformer(kind: string, informer: Informer<KubeObject>, logger: Logger): void {
+  informer.on("synced", () => {
+    logger.info({ kind }, "informer cache synced");
   });
-  informer.on("error", (error: unknown) => {
-    if (stopped) {
+  informer.on("error", (error, retryInMs) => {
+    if (retryInMs === undefined) {
+      logger.error({ kind, err: describe(error) }, "informer event handler failed");
       return;
     }
-    logger.warn({ kind, err: describe(error), retryMs }, "list or watch failed; retrying");
-    retryTimer = setTimeout(run, retryMs);
-    retryMs = Math.min(retryMs * 2, maxRetryMs);
+    logger.warn({ kind, err: describe(error), retryMs: retryInMs }, "list or watch failed; retrying");
   });
-
-  function run(): void {
-    retryTimer = undefined;
-    informer.start().catch((error: unknown) => {
-      logger.error({ kind, err: describe(error) }, "informer failed to start");
-    });
-  }
-
-  return {
-    kind,
-    informer,
-    isSynced: () => synced,
-    start: run,
-    async stop() {
-      stopped = true;
-      clearTimeout(retryTimer);
-      await informer.stop();
-    },
-  };
 }
 
 function describe(error: unknown): string {
-  if (error instanceof ApiException) {
-    return `HTTP ${error.code}: ${error.message.split("\n")[0] ?? ""}`;
+  if (isKubeApiError(error)) {
+    return `HTTP ${error.status}: ${error.serverMessage.split("\n")[0] ?? ""}`;
   }
   return error instanceof Error ? error.message : String(error);
 }

@@ -1,12 +1,9 @@
-/**
- * The fields of a StorageClass the hooks read. Informer caches hold listed objects (client-node class instances,
- * timestamps as Date) and watched ones (plain JSON, timestamps as RFC 3339 strings), so this is the shape both share.
- */
+/** The fields of a StorageClass the hooks read, as the API sends them (JSON: timestamps are RFC 3339 strings). */
 export interface StorageClassInfo {
   readonly metadata?: {
     readonly name?: string;
     readonly annotations?: Readonly<Record<string, string>>;
-    readonly creationTimestamp?: Date | string;
+    readonly creationTimestamp?: string;
   };
   readonly provisioner: string;
   readonly parameters?: Readonly<Record<string, string>>;

@@ -5,7 +5,7 @@ import { type ListenAddress, parseListenAddress } from "./listen-address.js";
 export interface WebhookConfig {
   readonly listen: ListenAddress;
   readonly certDir: string;
-  /** Path of a kubeconfig; undefined means the in-cluster service account. */
+  /** Path of a kubeconfig; undefined means $KUBECONFIG, else ~/.kube/config, else the in-cluster service account. */
   readonly kubeconfig: string | undefined;
   readonly metricsListen: ListenAddress;
   readonly podHook: boolean;
@@ -33,7 +33,8 @@ Mutating admission webhooks of TopoLVM over HTTPS (AdmissionReview v1):
 Flags:
   --listen ADDR              HTTPS address of the hooks (default ":9443")
   --cert-dir DIR             directory with tls.crt and tls.key, reloaded on change (default "/certs")
-  --kubeconfig FILE          kubeconfig to reach the API server (default: in-cluster service account)
+  --kubeconfig FILE          kubeconfig to reach the API server (default: $KUBECONFIG, else ~/.kube/config,
+                             else the in-cluster service account)
   --metrics-listen ADDR      plain HTTP address of /metrics, /healthz, /readyz (default ":9444")
   --disable-pod-hook         do not serve /pod/mutate (and do not watch PVCs)
   --disable-pvc-hook         do not serve /pvc/mutate
@@ -105,7 +106,7 @@ export function parseCommand(argv: readonly string[]): Command {
     throw new UsageError("--cert-dir: must not be empty");
   }
   if (values.kubeconfig === "") {
-    throw new UsageError("--kubeconfig: must not be empty (omit it to use the in-cluster service account)");
+    throw new UsageError("--kubeconfig: must not be empty (omit it to use $KUBECONFIG, ~/.kube/config or the in-cluster service account)");
   }
   return {
     run: {

@@ -43,4 +43,4 @@ export {
   pvcFinalizer,
 } from "@topolvm/proto/names";
 export { createWebhookApp, type WebhookAppOptions } from "./webhook-app.js";
-export { createLogger, loadKubeConfig, type RunningWebhook, startWebhook } from "./webhook-server.js";
+export { connectWebhookKube, createLogger, type RunningWebhook, startWebhook } from "./webhook-server.js";

@@ -189,7 +189,7 @@ describe("mutatePod", () => {
         "topolvm.cybozu.com",
         { "topolvm.cybozu.com/device-class": "nvme" },
         { "storageclass.kubernetes.io/is-default-class": "true" },
-        new Date("2026-06-01T00:00:00Z"),
+        "2026-06-01T00:00:00Z",
       ),
     ]);
     const object = pod([ephemeralVolume("a", {}), ephemeralVolume("b", { resources: { requests: { storage: "2Gi" } } })]);

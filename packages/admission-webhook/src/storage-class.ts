@@ -1,10 +1,11 @@
 import type { StorageClassInfo } from "./cluster-lookup.js";
 import { defaultDeviceClassKey, deviceClassParameter, provisionerName } from "@topolvm/proto/names";
 
-const defaultClassAnnotations = [
+/** The annotations that make a StorageClass the cluster default (the beta one is still honoured). */
+export const defaultClassAnnotations = [
   "storageclass.kubernetes.io/is-default-class",
   "storageclass.beta.kubernetes.io/is-default-class",
-];
+] as const;
 
 /** The name segment of an annotation key (`capacity.topolvm.cybozu.com/<name>`): Kubernetes' qualified-name rule. */
 const annotationNamePattern = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
@@ -59,12 +60,12 @@ function newestFirstThenByName(a: StorageClassInfo, b: StorageClassInfo): number
   return byAge !== 0 ? byAge : (a.metadata?.name ?? "").localeCompare(b.metadata?.name ?? "");
 }
 
-/** Informer caches hold listed objects (timestamps as Date) and watched ones (timestamps as RFC 3339 strings). */
+/** The creation time (RFC 3339, as the API sends it); 0 when absent or unreadable, so such classes sort last. */
 function creationTimeMs(storageClass: StorageClassInfo): number {
-  const timestamp: Date | string | undefined = storageClass.metadata?.creationTimestamp;
+  const timestamp = storageClass.metadata?.creationTimestamp;
   if (timestamp === undefined) {
     return 0;
   }
-  const ms = new Date(timestamp).getTime();
+  const ms = Date.parse(timestamp);
   return Number.isNaN(ms) ? 0 : ms;
 }

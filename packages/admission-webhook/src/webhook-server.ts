@@ -1,7 +1,7 @@
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { KubeConfig } from "@kubernetes/client-node";
+import { createKubeClient, type KubeClient, loadKubeCredentials } from "@topolvm/kube-client";
 import { pino, type Logger } from "pino";
 import { createClusterCache } from "./cluster-cache.js";
 import type { WebhookConfig } from "./flags.js";
@@ -25,25 +25,19 @@ export interface RunningWebhook {
 const drainMs = 10_000;
 const tlsMinVersion = "TLSv1.2";
 
-/** Builds the kube client config: --kubeconfig, else the in-cluster service account. */
-export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
-  const config = new KubeConfig();
-  if (kubeconfig !== undefined) {
-    try {
-      config.loadFromFile(kubeconfig);
-    } catch (error) {
-      throw new Error(`cannot load --kubeconfig ${kubeconfig}: ${(error as Error).message}`, { cause: error });
-    }
-    if (config.getCurrentCluster() === null) {
-      throw new Error(`--kubeconfig ${kubeconfig} has no current context with a cluster`);
-    }
-    return config;
+/**
+ * Connects to the API server: --kubeconfig, else the one file $KUBECONFIG names, else ~/.kube/config, else the
+ * in-cluster service account (kube-client's loadKubeCredentials).
+ */
+export async function connectWebhookKube(kubeconfig: string | undefined): Promise<KubeClient> {
+  let credentials;
+  try {
+    credentials = await loadKubeCredentials(kubeconfig === undefined ? {} : { kubeconfig });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(kubeconfig === undefined ? message : `cannot load --kubeconfig: ${message}`, { cause: error });
   }
-  if (process.env.KUBERNETES_SERVICE_HOST === undefined) {
-    throw new Error("no --kubeconfig given and not running in a cluster (KUBERNETES_SERVICE_HOST is unset)");
-  }
-  config.loadFromCluster();
-  return config;
+  return createKubeClient(credentials, { userAgent: "topolvm-webhook" });
 }
 
 /** Creates the process logger: JSON lines on stdout. */
@@ -56,11 +50,21 @@ export function createLogger(level: string): Logger {
  * Fails fast when the kubeconfig or the serving certificate cannot be loaded or an address cannot be bound.
  */
 export async function startWebhook(config: WebhookConfig, logger: Logger): Promise<RunningWebhook> {
-  const kubeConfig = loadKubeConfig(config.kubeconfig);
+  const kube = await connectWebhookKube(config.kubeconfig);
+  try {
+    return await serve(config, logger, kube);
+  } catch (error) {
+    kube.close();
+    throw error;
+  }
+}
+
+/** startWebhook past the connection, which it closes when this fails. */
+async function serve(config: WebhookConfig, logger: Logger, kube: KubeClient): Promise<RunningWebhook> {
   const certificate = loadServingCertificate(config.certDir);
   const metrics = createWebhookMetrics();
   const cache = createClusterCache({
-    kubeConfig,
+    kube,
     watchClaims: config.podHook,
     // The fallback read must end before the request deadline so its error, not the deadline, is reported.
     fallbackTimeoutMs: Math.max(1, Math.floor(config.requestTimeoutMs * 0.8)),
@@ -142,6 +146,7 @@ export async function startWebhook(config: WebhookConfig, logger: Logger): Promi
       await closeServer(server);
       clearTimeout(forceClose);
       await cache.stop();
+      kube.close();
       health.closeAllConnections();
       await closeServer(health);
       logger.info("stopped");

@@ -259,10 +259,24 @@ describe("topolvm-webhook shutdown", () => {
   });
 
   it("fails clearly without a kubeconfig outside a cluster", async () => {
-    const { code, logs } = await runWebhookToExit(args.filter((arg) => !arg.startsWith("--kubeconfig")));
+    // No --kubeconfig, no $KUBECONFIG, a home without .kube/config, no KUBERNETES_SERVICE_HOST.
+    const home = join(dir, "home");
+    mkdirSync(home, { recursive: true });
+    const { code, logs } = await runWebhookToExit(args.filter((arg) => !arg.startsWith("--kubeconfig")), { HOME: home });
     expect(code).toBe(1);
     expect(logs).toContainEqual(
-      expect.objectContaining({ msg: "cannot start", err: "no --kubeconfig given and not running in a cluster (KUBERNETES_SERVICE_HOST is unset)" }),
+      expect.objectContaining({
+        msg: "cannot start",
+        err: `no kubeconfig: none given, KUBECONFIG is unset, ${home}/.kube/config does not exist, and not in a cluster (KUBERNETES_SERVICE_HOST is unset)`,
+      }),
+    );
+  });
+
+  it("fails clearly when --kubeconfig cannot be read", async () => {
+    const { code, logs } = await runWebhookToExit([...args.filter((arg) => !arg.startsWith("--kubeconfig")), `--kubeconfig=${dir}/absent`]);
+    expect(code).toBe(1);
+    expect(logs).toContainEqual(
+      expect.objectContaining({ msg: "cannot start", err: expect.stringMatching(new RegExp(`^cannot load --kubeconfig: ${dir}/absent: ENOENT`)) as unknown }),
     );
   });
 

@@ -6,7 +6,7 @@ export function storageClass(
   provisioner: string,
   parameters: Record<string, string> = {},
   annotations: Record<string, string> = {},
-  creationTimestamp = new Date("2026-01-01T00:00:00Z"),
+  creationTimestamp = "2026-01-01T00:00:00Z",
 ): StorageClassInfo {
   return { metadata: { name, annotations, creationTimestamp }, provisioner, parameters };
 }
