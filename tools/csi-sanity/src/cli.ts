@@ -103,4 +103,10 @@ async function main(argv: string[]): Promise<number> {
   return reportSucceeded(report) ? 0 : 1;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  // A missing prerequisite or an unusable artifacts directory: the message says which.
+  process.stderr.write(`csi-sanity: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+}
