@@ -21,7 +21,8 @@ export interface LvmdProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-const START_TIMEOUT_MS = 20_000;
+// Generous: in the TCG VM on a loaded machine, lvmd and the first health call each take seconds.
+const START_TIMEOUT_MS = 120_000;
 
 export async function startLvmd(args: readonly string[], env: Record<string, string>, socketPath: string): Promise<LvmdProcess> {
   const child = spawn(process.execPath, [...shebangNodeFlags(), lvmdBin, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
@@ -34,7 +35,7 @@ export async function startLvmd(args: readonly string[], env: Record<string, str
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`lvmd exited with ${child.exitCode}:\n${output}`);
-    const status = await checkHealth(socketPath, 500).catch(() => undefined);
+    const status = await checkHealth(socketPath, 5_000).catch(() => undefined);
     if (status === ServingStatus.SERVING) break;
     if (Date.now() > deadline) {
       child.kill("SIGKILL");

@@ -2,6 +2,7 @@
 // deploy/scheduler-config/scheduler-config.yaml, places pods that request TopoLVM capacity through the built
 // topolvm-scheduler, first with full Node objects and then with node names (nodeCacheCapable: true).
 import { CoreV1Api, KubernetesObjectApi, PatchStrategy, type V1Pod } from "@kubernetes/client-node";
+import { setTimeout as sleep } from "node:timers/promises";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -127,7 +128,13 @@ describe.skipIf(missing.length > 0 && !mustRun)("topolvm-scheduler with the real
     /** Sets the nodes' free space and, with a node cache, waits until the extender's cache scores by it. */
     async function setFree(free: Record<(typeof nodeNames)[number], number>): Promise<void> {
       await setFreeGiB(free);
-      if (!nodeCacheCapable || extender === undefined) {
+      if (!nodeCacheCapable) {
+        // kube-scheduler sends the Nodes of its own informer, which nothing outside it can observe: give the patch
+        // time to reach it (a pod created at once was seen placed by the previous round's annotations under load).
+        await sleep(2_000);
+        return;
+      }
+      if (extender === undefined) {
         return;
       }
       const url = `${extender.url}/prioritize`;
