@@ -526,7 +526,7 @@ describe("ControllerGetCapabilities and the rest", () => {
     const { service } = setup();
     const { capabilities } = await service.controllerGetCapabilities(create(csi.ControllerGetCapabilitiesRequestSchema, {}), context("controllerGetCapabilities"));
     const Type = csi.ControllerServiceCapability_RPC_Type;
-    expect(capabilities?.map((capability) => capability.type?.value?.type)).toEqual([Type.CREATE_DELETE_VOLUME, Type.GET_CAPACITY, Type.EXPAND_VOLUME, Type.SINGLE_NODE_MULTI_WRITER]);
+    expect(capabilities?.map((capability) => capability.type?.value?.type)).toEqual([Type.CREATE_DELETE_VOLUME, Type.GET_CAPACITY, Type.EXPAND_VOLUME]);
   });
 
   it("answers Unimplemented for snapshots, publishing and listing", async () => {

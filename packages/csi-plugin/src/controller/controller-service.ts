@@ -349,7 +349,7 @@ export function createControllerService(options: ControllerServiceOptions): Serv
     controllerGetCapabilities() {
       const Type = csi.ControllerServiceCapability_RPC_Type;
       return {
-        capabilities: [Type.CREATE_DELETE_VOLUME, Type.GET_CAPACITY, Type.EXPAND_VOLUME, Type.SINGLE_NODE_MULTI_WRITER].map((type) => ({ type: { case: "rpc" as const, value: { type } } })),
+        capabilities: [Type.CREATE_DELETE_VOLUME, Type.GET_CAPACITY, Type.EXPAND_VOLUME].map((type) => ({ type: { case: "rpc" as const, value: { type } } })),
       };
     },
 

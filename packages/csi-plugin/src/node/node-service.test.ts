@@ -176,7 +176,7 @@ describe("NodeGetInfo and NodeGetCapabilities", () => {
     const { service } = fakeNode();
     const { capabilities } = await service.nodeGetCapabilities(create(csi.NodeGetCapabilitiesRequestSchema), context("nodeGetCapabilities"));
     const Type = csi.NodeServiceCapability_RPC_Type;
-    expect(capabilities?.map((capability) => capability.type?.value?.type)).toEqual([Type.GET_VOLUME_STATS, Type.EXPAND_VOLUME, Type.VOLUME_CONDITION, Type.SINGLE_NODE_MULTI_WRITER]);
+    expect(capabilities?.map((capability) => capability.type?.value?.type)).toEqual([Type.GET_VOLUME_STATS, Type.EXPAND_VOLUME, Type.VOLUME_CONDITION]);
     expect((await failure((async () => service.nodeStageVolume(create(csi.NodeStageVolumeRequestSchema), context("nodeStageVolume")))())).code).toBe(Code.Unimplemented);
   });
 });

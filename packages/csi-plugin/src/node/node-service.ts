@@ -352,7 +352,7 @@ export function createNodeService(options: NodeServiceOptions): ServiceImpl<type
     nodeGetCapabilities() {
       const Type = csi.NodeServiceCapability_RPC_Type;
       return {
-        capabilities: [Type.GET_VOLUME_STATS, Type.EXPAND_VOLUME, Type.VOLUME_CONDITION, Type.SINGLE_NODE_MULTI_WRITER].map((type) => ({ type: { case: "rpc" as const, value: { type } } })),
+        capabilities: [Type.GET_VOLUME_STATS, Type.EXPAND_VOLUME, Type.VOLUME_CONDITION].map((type) => ({ type: { case: "rpc" as const, value: { type } } })),
       };
     },
 
