@@ -5,6 +5,7 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { fakeInformer } from "../../test/fake-informer.js";
 import { kubeApiError } from "../../test/kube-errors.js";
+import { signalRecordingKube } from "../../test/signal-recording-kube.js";
 import type { LogicalVolume } from "../logical-volume/logical-volume.js";
 import {
   cachedNodeOf,
@@ -446,17 +447,9 @@ describe("createNodeFinalizerReconcile's requests", () => {
     });
     const { kube } = fake.api;
     const signals: unknown[] = [];
-    const record = (options: { signal?: AbortSignal } | undefined): void => {
-      signals.push(options?.signal);
-    };
     const recording: NodeFinalizerApi = {
       ...fake.api,
-      kube: {
-        get: (path, options) => (record(options), kube.get(path, options)),
-        list: (path, options) => (record(options), kube.list(path, options)),
-        patch: (path, body, options) => (record(options), kube.patch(path, body, options)),
-        delete: (path, options) => (record(options), kube.delete(path, options)),
-      },
+      kube: signalRecordingKube(kube, signals),
     };
     const controller = new AbortController();
     await createNodeFinalizerReconcile({ ...recording, logger, skipNodeFinalize: false })("n1", controller.signal);

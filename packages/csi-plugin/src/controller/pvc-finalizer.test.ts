@@ -5,6 +5,7 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { fakeInformer } from "../../test/fake-informer.js";
 import { kubeApiError } from "../../test/kube-errors.js";
+import { signalRecordingKube } from "../../test/signal-recording-kube.js";
 import {
   cachedClaimOf,
   createPvcFinalizerReconcile,
@@ -238,16 +239,8 @@ describe("createPvcFinalizerReconcile's requests", () => {
     const fake = fakeCluster({ claims: [claim("data-web-0")], pods: [pod("web-0", [claimVolume("data-web-0")])] });
     const { kube } = fake.api;
     const signals: unknown[] = [];
-    const record = (options: { signal?: AbortSignal } | undefined): void => {
-      signals.push(options?.signal);
-    };
     const recording: PvcFinalizerApi = {
-      kube: {
-        get: (path, options) => (record(options), kube.get(path, options)),
-        list: (path, options) => (record(options), kube.list(path, options)),
-        patch: (path, body, options) => (record(options), kube.patch(path, body, options)),
-        delete: (path, options) => (record(options), kube.delete(path, options)),
-      },
+      kube: signalRecordingKube(kube, signals),
     };
     const controller = new AbortController();
     await createPvcFinalizerReconcile({ ...recording, logger })("app/data-web-0", controller.signal);
