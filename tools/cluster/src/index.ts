@@ -18,6 +18,8 @@ export type { SchedulerExtender } from "./control-plane.js";
 export type { CsiNodeInfo, NodeResources } from "./simulated-node.js";
 export type { DeviceClassState, NodeState } from "./state.js";
 export { startTopolvm, topolvmPrerequisitesMissing } from "./topolvm.js";
+export { chartWebhookCertificate, perNodeLvmdValues, startTopolvmFromChart } from "./chart-topolvm.js";
+export type { ChartProcess, ChartTopolvm, StartTopolvmFromChartOptions } from "./chart-topolvm.js";
 export type {
   LogicalVolumeReport,
   SchedulingMode,

@@ -202,7 +202,7 @@ async function applyCrd(cluster: LocalCluster, timeoutMs: number): Promise<void>
 }
 
 /** A serving certificate for topolvm-webhook on 127.0.0.1, signed by the cluster CA (which kube-apiserver is given). */
-async function issueWebhookCertificate(stateDir: string, certDir: string): Promise<string> {
+export async function issueWebhookCertificate(stateDir: string, certDir: string): Promise<string> {
   const pki = await ensurePki(join(stateDir, "pki"));
   await mkdir(certDir, { recursive: true, mode: 0o700 });
   await execFileAsync("openssl", [
@@ -620,7 +620,7 @@ export async function startTopolvm(cluster: LocalCluster, options: StartTopolvmO
 }
 
 /** Undefined once the sidecar's Lease in topolvm-system has a holder that renewed it within its duration. */
-async function leaseHeld(coordination: CoordinationV1Api, name: string): Promise<string | undefined> {
+export async function leaseHeld(coordination: CoordinationV1Api, name: string): Promise<string | undefined> {
   try {
     const lease = await coordination.readNamespacedLease({ name, namespace: topolvmNamespace });
     const renewed = lease.spec?.renewTime === undefined ? 0 : new Date(lease.spec.renewTime).getTime();
@@ -635,7 +635,7 @@ async function leaseHeld(coordination: CoordinationV1Api, name: string): Promise
 }
 
 /** kube-apiserver picks up a new webhook configuration from its informer: probe with dry-run PVCs until the hook answers. */
-async function waitForPvcHook(objects: KubernetesObjectApi, storageClassName: string | undefined, timeoutMs: number): Promise<void> {
+export async function waitForPvcHook(objects: KubernetesObjectApi, storageClassName: string | undefined, timeoutMs: number): Promise<void> {
   if (storageClassName === undefined) {
     return;
   }
