@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { parseAllDocuments, stringify } from "yaml";
+import { isNode, parseAllDocuments, stringify } from "yaml";
 
 import { binaryPath } from "../../cluster/src/binaries.js";
 
@@ -92,7 +92,12 @@ export function parseSourcedObjects(text: string): SourcedObject[] {
     if (object === null) {
       continue;
     }
-    const source = /Source: [^/\n]+\/(\S+)/.exec(document.commentBefore ?? "")?.[1] ?? "";
+    // yaml attaches the comment after `---` to the document or to its first node.
+    const comments = `${document.commentBefore ?? ""}\n${isNode(document.contents) ? (document.contents.commentBefore ?? "") : ""}`;
+    const source = /Source: [^/\n]+\/(\S+)/.exec(comments)?.[1];
+    if (source === undefined) {
+      throw new Error(`helm rendered ${object.kind} ${object.metadata.name} without a "# Source:" comment`);
+    }
     objects.push({ source, object });
   }
   return objects;
