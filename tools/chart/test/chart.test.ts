@@ -125,6 +125,18 @@ async function readObjects(file: string): Promise<RenderedObject[]> {
     .filter((object): object is RenderedObject => object !== null);
 }
 
+/** The first entry of storageClasses in the chart's values.yaml. */
+async function defaultStorageClass(): Promise<{ name: string; storageClass: Record<string, unknown> }> {
+  const values = parse(await readFile(join(chartDir, "values.yaml"), "utf8")) as {
+    storageClasses: { name: string; storageClass: Record<string, unknown> }[];
+  };
+  const [first] = values.storageClasses;
+  if (first === undefined) {
+    throw new Error("values.yaml has no storageClasses");
+  }
+  return first;
+}
+
 describe.skipIf(helmMissing.length > 0 && !underCi)("charts/topolvm with helm", () => {
   let certDir: string;
   let caBundle: string;
@@ -357,6 +369,57 @@ describe.skipIf(helmMissing.length > 0 && !underCi)("charts/topolvm with helm", 
     });
   });
 
+  describe("StorageClasses", () => {
+    it("renders one per entry, with the parameters each gives", async () => {
+      const defaultClass = await defaultStorageClass();
+      const objects = await renderChart({
+        storageClasses: [
+          defaultClass,
+          {
+            name: "topolvm-hdd",
+            storageClass: {
+              ...defaultClass.storageClass,
+              fsType: "ext4",
+              deviceClass: "hdd",
+              lvcreateOptionClass: "raid1",
+              reclaimPolicy: "Retain",
+              isDefaultClass: true,
+              mountOptions: ["noatime"],
+            },
+          },
+        ],
+      });
+      expect(objects.filter((object) => object.kind === "StorageClass").map((object) => object.metadata.name)).toEqual([
+        "topolvm-provisioner",
+        "topolvm-hdd",
+      ]);
+      expect(get(objects, "StorageClass", "topolvm-hdd")).toMatchObject({
+        metadata: { annotations: { "storageclass.kubernetes.io/is-default-class": "true" } },
+        parameters: {
+          "csi.storage.k8s.io/fstype": "ext4",
+          "topolvm.cybozu.com/device-class": "hdd",
+          "topolvm.cybozu.com/lvcreate-option-class": "raid1",
+        },
+        reclaimPolicy: "Retain",
+        volumeBindingMode: "WaitForFirstConsumer",
+        mountOptions: ["noatime"],
+      });
+    });
+
+    // An entry of storageClasses replaces the documented default entry as a whole, so what it leaves out must come
+    // from the chart: an empty volumeBindingMode would let the API server default it to Immediate, which makes the
+    // volume before the pod is placed.
+    it("fills what an entry leaves out with the documented defaults", async () => {
+      const objects = await renderChart({ storageClasses: [{ name: "topolvm-minimal", storageClass: {} }] });
+      expect(get(objects, "StorageClass", "topolvm-minimal")).toMatchObject({
+        parameters: { "csi.storage.k8s.io/fstype": "xfs" },
+        volumeBindingMode: "WaitForFirstConsumer",
+        allowVolumeExpansion: true,
+        reclaimPolicy: "Delete",
+      });
+    });
+  });
+
   describe("values.schema.json", () => {
     async function renderError(values: ChartValues): Promise<string> {
       const error: unknown = await renderChart(values).then(
@@ -482,11 +545,13 @@ describe.skipIf(clusterMissing.length > 0 && !underCi)("charts/topolvm on a real
     }
     const helmCluster = ["--kubeconfig", started().kubeconfigPath, "--namespace", releaseNamespace];
     const installValues: ChartValues = {};
+    // Lists replace the default's: the second StorageClass spells out every key of the default one.
+    const defaultClass = await defaultStorageClass();
     const upgradeValues: ChartValues = mergeValues(installValues, {
       controller: { replicaCount: 3 },
       storageClasses: [
-        { name: "topolvm-provisioner", storageClass: { fsType: "xfs" } },
-        { name: "topolvm-ext4", storageClass: { fsType: "ext4", reclaimPolicy: "Retain" } },
+        defaultClass,
+        { name: "topolvm-ext4", storageClass: { ...defaultClass.storageClass, fsType: "ext4", reclaimPolicy: "Retain" } },
       ],
     });
     const installed = (await renderChart(installValues, { includeCrds: false })).filter((object) => object.kind !== "Namespace");
@@ -522,7 +587,7 @@ describe.skipIf(clusterMissing.length > 0 && !underCi)("charts/topolvm on a real
     const kinds = new Map([...installed, ...upgraded].map((object) => [`${object.apiVersion} ${object.kind}`, object]));
     for (const object of kinds.values()) {
       const namespace = clusterScopedKinds.has(object.kind) ? undefined : releaseNamespace;
-      const left = await objectsApi.list(object.apiVersion, object.kind, namespace, undefined, undefined, undefined, `app.kubernetes.io/instance=${releaseName}`);
+      const left = await objectsApi.list(object.apiVersion, object.kind, namespace, undefined, undefined, undefined, undefined, `app.kubernetes.io/instance=${releaseName}`);
       expect(left.items.map((item) => item.metadata?.name), `${object.apiVersion} ${object.kind}`).toEqual([]);
     }
     // Helm never deletes the CRDs of crds/: removing it would delete every LogicalVolume, i.e. lose track of the
