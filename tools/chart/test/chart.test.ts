@@ -37,6 +37,16 @@ const clusterMissing = [
   ...(certManagerCrdsMissing() ? ["cert-manager CRDs (run tools/ensure-deps)"] : []),
 ];
 
+/** Whether a suite is skipped for what is missing: only outside CI. */
+function skipped(missing: readonly string[]): boolean {
+  return missing.length > 0 && !underCi;
+}
+
+/** A suite's title, with the reason when it is skipped. */
+function titled(title: string, missing: readonly string[]): string {
+  return skipped(missing) ? `${title} (skipped, missing: ${missing.join(", ")})` : title;
+}
+
 /** Fails under CI=true, so that a machine missing a prerequisite never passes by skipping. */
 function requirePrerequisites(missing: readonly string[]): void {
   if (missing.length > 0) {
@@ -137,7 +147,7 @@ async function defaultStorageClass(): Promise<{ name: string; storageClass: Reco
   return first;
 }
 
-describe.skipIf(helmMissing.length > 0 && !underCi)("charts/topolvm with helm", () => {
+describe.skipIf(skipped(helmMissing))(titled("charts/topolvm with helm", helmMissing), () => {
   let certDir: string;
   let caBundle: string;
   const combinations = new Map<string, ChartCombination>();
@@ -369,6 +379,67 @@ describe.skipIf(helmMissing.length > 0 && !underCi)("charts/topolvm with helm", 
     });
   });
 
+  describe("other values", () => {
+    it("renders for Kubernetes 1.35, 1.36 and 1.37 and refuses 1.34", async () => {
+      for (const kubeVersion of ["1.35.0", "1.36.0", "1.37.0"]) {
+        await expect(renderChart({}, { kubeVersion })).resolves.not.toHaveLength(0);
+      }
+      const refused: unknown = await renderChart({}, { kubeVersion: "1.34.9" }).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(HelmError);
+      expect((refused as HelmError).stderr).toMatch(/kubeVersion/);
+    });
+
+    it("renders one more lvmd DaemonSet and ConfigMap per lvmd.additionalConfigs entry", async () => {
+      const hdd = [{ name: "hdd", "volume-group": "hddvg", default: true, "spare-gb": 0 }];
+      const objects = await renderChart({
+        lvmd: { additionalConfigs: [{ name: "hdd-nodes", nodeSelector: { disk: "hdd" }, deviceClasses: hdd }] },
+      });
+      const daemonSet = get(objects, "DaemonSet", "topolvm-lvmd-hdd-nodes");
+      expect((daemonSet as unknown as { spec: { template: { spec: { nodeSelector?: unknown } } } }).spec.template.spec.nodeSelector).toEqual({ disk: "hdd" });
+      expect(podSpec(daemonSet).volumes).toContainEqual(expect.objectContaining({ configMap: { name: "topolvm-lvmd-hdd-nodes" } }));
+      const configMap = get(objects, "ConfigMap", "topolvm-lvmd-hdd-nodes") as unknown as { data: Record<string, string> };
+      expect(parse(configMap.data["lvmd.yaml"] ?? "")).toMatchObject({ "device-classes": hdd });
+      // The two DaemonSets select different pods.
+      const selector = (object: RenderedObject): unknown => (object as unknown as Workload).spec.selector.matchLabels;
+      expect(selector(daemonSet)).not.toEqual(selector(get(objects, "DaemonSet", "topolvm-lvmd")));
+    });
+
+    it("gives the extender list/watch on Nodes and a token only with scheduler.nodeCache.enabled", async () => {
+      const objects = await renderChart({ scheduler: { nodeCache: { enabled: true } } });
+      const role = get(objects, "ClusterRole", "topolvm-system:scheduler") as unknown as { rules: unknown[] };
+      expect(role.rules).toEqual([{ apiGroups: [""], resources: ["nodes"], verbs: ["list", "watch"] }]);
+      expect(get(objects, "ClusterRoleBinding", "topolvm-system:scheduler")).toBeDefined();
+      const daemonSet = get(objects, "DaemonSet", "topolvm-scheduler");
+      expect(container(daemonSet, "topolvm-scheduler").args).toContain("--in-cluster");
+      const without = combination("daemonset scheduler, cert-manager, managed lvmd").objects;
+      expect(find(without, "ClusterRole", "topolvm-system:scheduler")).toBeUndefined();
+      expect(container(get(without, "DaemonSet", "topolvm-scheduler"), "topolvm-scheduler").args).not.toContain("--in-cluster");
+    });
+
+    it("points each Service at a named port of its pods and skips kube-system and its own namespace", () => {
+      const { objects } = combination("deployment scheduler, manual, systemd lvmd");
+      for (const [serviceName, workload] of [
+        ["controller", get(objects, "Deployment", "topolvm-controller")],
+        ["topolvm-scheduler", get(objects, "Deployment", "topolvm-scheduler")],
+      ] as const) {
+        const service = get(objects, "Service", serviceName) as unknown as { spec: { ports: { targetPort: unknown }[] } };
+        const portNames = podSpec(workload).containers.flatMap(
+          (entry) => (entry as Container & { ports?: { name?: string }[] }).ports?.map(({ name: port }) => port) ?? [],
+        );
+        for (const { targetPort } of service.spec.ports) {
+          expect(portNames, serviceName).toContain(targetPort);
+        }
+      }
+      for (const hook of webhooks(objects)) {
+        expect(hook.namespaceSelector?.matchExpressions).toContainEqual({
+          key: "kubernetes.io/metadata.name",
+          operator: "NotIn",
+          values: ["kube-system", releaseNamespace],
+        });
+      }
+    });
+  });
+
   describe("StorageClasses", () => {
     it("renders one per entry, with the parameters each gives", async () => {
       const defaultClass = await defaultStorageClass();
@@ -456,7 +527,7 @@ describe.skipIf(helmMissing.length > 0 && !underCi)("charts/topolvm with helm", 
   });
 });
 
-describe.skipIf(clusterMissing.length > 0 && !underCi)("charts/topolvm on a real kube-apiserver", () => {
+describe.skipIf(skipped(clusterMissing))(titled("charts/topolvm on a real kube-apiserver", clusterMissing), () => {
   let cluster: LocalCluster | undefined;
   let objectsApi: KubernetesObjectApi;
   let certDir: string | undefined;
