@@ -13,8 +13,10 @@
 //     --kubeconfig.
 // (d) lvmd gets the node sandbox's LVM environment (LVM_SYSTEM_DIR...), as the host's /etc/lvm would be; its
 //     lvm-command-prefix is the chart's value (the test sets ["lvm"]).
-// (e) the MutatingWebhookConfiguration's clientConfig.service becomes the url of the webhook process that the
-//     Service would route to (chart-topolvm.ts), as there is no Service routing here.
+// (e) there is no Service routing here: the MutatingWebhookConfiguration's clientConfig.service becomes the url of
+//     the webhook process the Service would route to, and kube-scheduler's extender urlPrefix (the Service of the
+//     Deployment type; the DaemonSet type's host-network 127.0.0.1) that of the extender process (chart-pods.ts
+//     serviceAddress: the Service's targetPort, by number or container port name, on the pods its selector picks).
 // The rest of a container's command line, environment and files is the chart's, so a flag the chart gets wrong
 // fails the component as it would in a pod.
 import type { V1Container, V1EnvVar } from "@kubernetes/client-node";

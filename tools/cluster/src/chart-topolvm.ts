@@ -90,7 +90,7 @@ export interface ChartTopolvm {
   process(name: string): TopolvmProcess;
   /** Every change made to the chart's objects, command lines, environments and files, with its rule (a)-(e). */
   rewrites: readonly string[];
-  /** Containers not run, and why. */
+  /** Containers and probes of the chart not run here, and why. */
   skipped: readonly string[];
   /** Where kube-scheduler calls the extender; undefined when the chart runs none. */
   extenderUrl: string | undefined;
@@ -211,6 +211,9 @@ interface Prepared {
   env: Record<string, string>;
   listens: Map<string, string>;
   paths: Map<string, string>;
+  mounts: readonly Mount[];
+  /** The pod's container ports and where their listeners are here. */
+  ports: ReadonlyMap<number, string>;
 }
 
 /** Starts TopoLVM from the chart's rendered objects; resolves once every process is ready and kube-scheduler calls the extender. */
@@ -287,7 +290,7 @@ export async function startTopolvmFromChart(cluster: LocalCluster, options: Star
       ...(options.extraObjects ?? []),
     ]);
 
-    const nodeStates = await cluster.nodes();
+    const nodeStates = (await cluster.nodes()).sort((a, b) => a.name.localeCompare(b.name));
     const nodeObjects = (await core.listNode()).items;
     const placement = nodeStates.map((state) => ({
       name: state.name,
@@ -444,7 +447,18 @@ export async function startTopolvmFromChart(cluster: LocalCluster, options: Star
         if (prepared.some((entry) => entry.name === name)) {
           throw new Error(`two pods run container ${container.name} on node ${pod.nodeName} (${name}): their DaemonSets select the same node`);
         }
-        prepared.push({ pod, container, kind, name, argv, env: { ...Object.fromEntries(env), ...extraEnv }, listens, paths: rewritten.paths });
+        prepared.push({
+          pod,
+          container,
+          kind,
+          name,
+          argv,
+          env: { ...Object.fromEntries(env), ...extraEnv },
+          listens,
+          paths: rewritten.paths,
+          mounts,
+          ports,
+        });
       }
     }
 
@@ -465,7 +479,7 @@ export async function startTopolvmFromChart(cluster: LocalCluster, options: Star
             restartOnExit: entry.kind === "csi-provisioner" || entry.kind === "csi-resizer",
             logFile: join(logs, `${entry.name}.log`),
             stateDir,
-            ready: await readiness(entry, core, coordination),
+            ready: await readiness(entry, core, coordination, (what) => skipped.push(`${entry.pod.name}/${entry.container.name}: ${what}`)),
             readyTimeoutMs,
           });
           started.push({ pod: entry.pod, container: entry.container.name, kind: entry.kind, process: handle, listens: entry.listens });
@@ -503,9 +517,15 @@ export async function startTopolvmFromChart(cluster: LocalCluster, options: Star
       await waitForPvcHook(KubernetesObjectApi.makeApiClient(cluster.kubeConfig), firstClass, readyTimeoutMs);
     }
 
-    const extenderUrl = extenderAddress(started, services, withPorts);
+    const extenderUrl = extenderAddress(started, services, withPorts, (what) => rewrites.push(what));
     if (extenderUrl !== undefined) {
-      await cluster.setSchedulerExtenders([await deployedExtender(extenderUrl)]);
+      // As NOTES.txt says: nodeCacheCapable when the extender keeps a node cache (the chart passes --in-cluster).
+      const nodeCache = started.some(
+        ({ kind, pod }) =>
+          kind === "topolvm-scheduler" &&
+          pod.spec.containers.some((container) => (container.args ?? []).includes("--in-cluster")),
+      );
+      await cluster.setSchedulerExtenders([{ ...(await deployedExtender(extenderUrl)), nodeCacheCapable: nodeCache }]);
     }
 
     return {
@@ -621,8 +641,85 @@ async function lvmdSocket(entry: Prepared): Promise<string> {
   return socket;
 }
 
-/** When a process counts as ready: what its pod's probes and kubelet's plugin registration would wait for. */
-async function readiness(entry: Prepared, core: CoreV1Api, coordination: CoordinationV1Api): Promise<ReadinessProbe> {
+/**
+ * The chart's own probes of a container, as kubelet would run them: httpGet against the listener that has the
+ * probe's port here, exec with the probe's command through the same rewrites. A probe on a port nothing here
+ * listens on (the livenessprobe sidecar's) is reported through `unchecked`.
+ */
+function chartProbes(entry: Prepared, unchecked: (what: string) => void): ReadinessProbe[] {
+  const checks: ReadinessProbe[] = [];
+  const probes = { readinessProbe: entry.container.readinessProbe, livenessProbe: entry.container.livenessProbe };
+  for (const [which, probe] of Object.entries(probes)) {
+    const get = probe?.httpGet;
+    if (get !== undefined) {
+      const port =
+        typeof get.port === "number"
+          ? get.port
+          : entry.pod.spec.containers.flatMap((container) => container.ports ?? []).find((candidate) => candidate.name === get.port)
+              ?.containerPort;
+      const address = port === undefined ? undefined : entry.ports.get(port);
+      if (address === undefined) {
+        unchecked(`${which} GET ${get.path ?? "/"} on port ${String(get.port)} not checked: no process here listens on it`);
+        continue;
+      }
+      const url = `${(get.scheme ?? "HTTP").toLowerCase()}://${address}${get.path ?? "/"}`;
+      checks.push(async () => {
+        const status = await httpStatus(url);
+        return status === undefined ? undefined : `the chart's ${which}: ${status}`;
+      });
+    }
+    const command = probe?.exec?.command;
+    if (command !== undefined) {
+      const [program = "", ...args] = command;
+      if (basename(program) !== entry.kind || entry.kind === "csi-provisioner" || entry.kind === "csi-resizer") {
+        unchecked(`${which} ${JSON.stringify(command)} not checked: it does not run ${entry.kind}`);
+        continue;
+      }
+      const kind = entry.kind;
+      checks.push(async () => {
+        const rewritten = await rewriteArgs(
+          kind,
+          args,
+          new Map(Object.entries(entry.env)),
+          entry.mounts,
+          () => Promise.reject(new Error("a probe command opens no listener")),
+          () => undefined,
+        );
+        const argv = topolvmBinArgv(kind, rewritten.args);
+        try {
+          await execFileAsync(argv[0] ?? "", argv.slice(1), { env: { ...process.env, ...entry.env }, timeout: 30_000 });
+          return undefined;
+        } catch (error) {
+          return `the chart's ${which} ${JSON.stringify(command)} failed: ${(error as { stderr?: string }).stderr ?? String(error)}`;
+        }
+      });
+    }
+  }
+  return checks;
+}
+
+/** When a process counts as ready: what kubelet's plugin registration would wait for, then the chart's own probes. */
+async function readiness(
+  entry: Prepared,
+  core: CoreV1Api,
+  coordination: CoordinationV1Api,
+  unchecked: (what: string) => void,
+): Promise<ReadinessProbe> {
+  const own = await componentReadiness(entry, core, coordination);
+  const probes = chartProbes(entry, unchecked);
+  return async () => {
+    for (const check of [own, ...probes]) {
+      const waiting = await check();
+      if (waiting !== undefined) {
+        return waiting;
+      }
+    }
+    return undefined;
+  };
+}
+
+/** What each component must have done before the processes that depend on it start. */
+async function componentReadiness(entry: Prepared, core: CoreV1Api, coordination: CoordinationV1Api): Promise<ReadinessProbe> {
   const address = (flag: string): string => {
     const value = entry.listens.get(flag);
     if (value === undefined) {
@@ -680,6 +777,7 @@ function extenderAddress(
   started: readonly ChartProcess[],
   services: readonly V1Service[],
   pods: readonly { pod: ChartPod; ports: ReadonlyMap<number, string> }[],
+  record: (what: string) => void,
 ): string | undefined {
   const scheduler = started.find((entry) => entry.kind === "topolvm-scheduler");
   if (scheduler === undefined) {
@@ -695,7 +793,9 @@ function extenderAddress(
   });
   const port = service?.spec?.ports?.[0]?.port;
   if (service !== undefined && port !== undefined) {
-    return `http://${serviceAddress(service, port, pods)}`;
+    const url = `http://${serviceAddress(service, port, pods)}`;
+    record(`kube-scheduler's extender: (e) Service ${service.metadata?.namespace ?? ""}/${service.metadata?.name ?? ""}:${port} → urlPrefix ${url}`);
+    return url;
   }
   const listen = scheduler.listens.get("listen");
   if (listen === undefined) {
@@ -719,7 +819,7 @@ export function perNodeLvmdValues(nodes: readonly NodeState[]): ChartValues {
       "spare-gb": 0,
     })),
   });
-  const [first, ...others] = nodes;
+  const [first, ...others] = [...nodes].sort((a, b) => a.name.localeCompare(b.name));
   if (first === undefined) {
     throw new Error("perNodeLvmdValues needs at least one node");
   }

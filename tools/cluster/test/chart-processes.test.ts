@@ -21,6 +21,7 @@ import {
   type ChartTopolvm,
   type LocalCluster,
 } from "../src/index.js";
+import type { Manifest } from "../src/topolvm-manifests.js";
 
 const gib = 1024 ** 3;
 const missing = [
@@ -124,6 +125,8 @@ describe.skipIf(missing.length > 0 && process.env.CI !== "true")("TopoLVM starte
   const namespace = "chart-e2e";
   let cluster: LocalCluster | undefined;
   let topolvm: ChartTopolvm | undefined;
+  let caBundle = "";
+  let webhookSecret: Manifest | undefined;
 
   const env = (): { cluster: LocalCluster; topolvm: ChartTopolvm } => {
     if (cluster === undefined || topolvm === undefined) {
@@ -132,36 +135,44 @@ describe.skipIf(missing.length > 0 && process.env.CI !== "true")("TopoLVM starte
     return { cluster, topolvm };
   };
 
+  /** Starts TopoLVM from the chart with these scheduler values (the rest is the test's fixed values). */
+  const install = async (started: LocalCluster, scheduler: Record<string, unknown>): Promise<ChartTopolvm> => {
+    const begun = Date.now();
+    const installed = await startTopolvmFromChart(started, {
+      values: {
+        lvmd: perNodeLvmdValues(await started.nodes()),
+        webhook: { certManager: { enabled: false }, caBundle },
+        scheduler: { enabled: true, ...scheduler },
+      },
+      extraObjects: webhookSecret === undefined ? [] : [webhookSecret],
+      readyTimeoutMs: 180_000,
+    });
+    console.log(
+      `TopoLVM from the chart (scheduler ${JSON.stringify(scheduler)}) ready in ${String(Date.now() - begun)} ms\n` +
+        `rewrites:\n  ${installed.rewrites.join("\n  ")}\nnot run:\n  ${installed.skipped.join("\n  ")}`,
+    );
+    return installed;
+  };
+
   beforeAll(async () => {
     if (missing.length > 0) {
       throw new Error(`cannot run TopoLVM from the chart here, missing: ${missing.join("; ")}`);
     }
-    const started = Date.now();
     cluster = await startCluster({
       nodes: [
-        // The control-plane node, where the chart's extender DaemonSet runs; too small for the claim below.
+        // The control-plane node, where the chart's extender DaemonSet runs; too small for the claims below.
         { name: "node-1", vgSizeBytes: 3 * gib, labels: { "node-role.kubernetes.io/control-plane": "" } },
         { name: "node-2" },
       ],
     });
     const certificate = await chartWebhookCertificate(cluster);
-    topolvm = await startTopolvmFromChart(cluster, {
-      values: {
-        lvmd: perNodeLvmdValues(await cluster.nodes()),
-        webhook: { certManager: { enabled: false }, caBundle: certificate.caBundle },
-        scheduler: { enabled: true, type: "daemonset" },
-      },
-      extraObjects: [certificate.secret],
-      readyTimeoutMs: 180_000,
-    });
+    caBundle = certificate.caBundle;
+    webhookSecret = certificate.secret;
+    topolvm = await install(cluster, { type: "daemonset" });
     await KubernetesObjectApi.makeApiClient(cluster.kubeConfig).create({ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
     const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
     await eventually("the default ServiceAccount of the test namespace", async () =>
       (await core.listNamespacedServiceAccount({ namespace })).items.find((account) => account.metadata?.name === "default"),
-    );
-    console.log(
-      `cluster and TopoLVM from the chart ready in ${String(Date.now() - started)} ms\n` +
-        `rewrites:\n  ${topolvm.rewrites.join("\n  ")}\nnot run:\n  ${topolvm.skipped.join("\n  ")}`,
     );
   }, 900_000);
 
@@ -173,31 +184,11 @@ describe.skipIf(missing.length > 0 && process.env.CI !== "true")("TopoLVM starte
     }
   }, 300_000);
 
-  it("runs every TopoLVM container and CSI sidecar of the chart's pods, on the nodes their selectors pick", () => {
-    const { topolvm } = env();
-    expect(topolvm.processes.map((entry) => entry.process.name).sort()).toEqual(
-      [
-        "csi-provisioner",
-        "csi-resizer",
-        "lvmd-node-1",
-        "lvmd-node-2",
-        "topolvm-controller",
-        "topolvm-node-node-1",
-        "topolvm-node-node-2",
-        "topolvm-scheduler-node-1",
-        "topolvm-webhook",
-      ].sort(),
-    );
-    expect(topolvm.processes.every((entry) => entry.process.running())).toBe(true);
-    // kubelet's own sidecars have no binary here.
-    expect(topolvm.skipped.map((line) => line.split(" ")[0])).toEqual(
-      expect.arrayContaining(["topolvm-controller-node-1/liveness-probe", "topolvm-node-node-1/csi-registrar"]),
-    );
-  });
-
-  it("provisions a PVC for a pod the extender places, with the LV in that node's volume group, and removes the LV with the PVC", async () => {
+  /** A 4 GiB PVC and a pod using it: the extender must place the pod on node-2, the LV appears there and goes with the PVC. */
+  const provisionAndRemove = async (name: string): Promise<void> => {
     const { cluster, topolvm } = env();
     const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
+    const objects = KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
     const describe = async (): Promise<string> => {
       const events = await core.listNamespacedEvent({ namespace });
       return `${events.items.map((event) => `${event.involvedObject.name ?? ""} ${event.reason ?? ""}: ${event.message ?? ""}`).join("\n")}\n${await topolvm.logTails(20)}`;
@@ -218,49 +209,96 @@ describe.skipIf(missing.length > 0 && process.env.CI !== "true")("TopoLVM starte
     };
     const callsBefore = await predicateCalls();
     const started = Date.now();
-    const objects = KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
     await objects.create({
       apiVersion: "v1",
       kind: "PersistentVolumeClaim",
-      metadata: { namespace, name: "data" },
+      metadata: { namespace, name },
       spec: { accessModes: ["ReadWriteOnce"], storageClassName: "topolvm-provisioner", resources: { requests: { storage: "4Gi" } } },
     });
     // Never started (there is no kubelet): scheduled and bound only.
     await objects.create({
       apiVersion: "v1",
       kind: "Pod",
-      metadata: { namespace, name: "app" },
+      metadata: { namespace, name },
       spec: {
         containers: [{ name: "main", image: "registry.k8s.io/pause:3.10" }],
-        volumes: [{ name: "data", persistentVolumeClaim: { claimName: "data" } }],
+        volumes: [{ name: "data", persistentVolumeClaim: { claimName: name } }],
       },
     });
     // The chart's pod hook added the capacity request the extender filters by.
-    const pod = await core.readNamespacedPod({ namespace, name: "app" });
+    const pod = await core.readNamespacedPod({ namespace, name });
     expect(pod.metadata?.annotations?.[capacityAnnotationPrefix + defaultDeviceClassKey]).toBe(String(4 * gib));
-    const nodeName = await waitFor("the pod to be scheduled", async () => (await core.readNamespacedPod({ namespace, name: "app" })).spec?.nodeName);
+    const nodeName = await waitFor("the pod to be scheduled", async () => (await core.readNamespacedPod({ namespace, name })).spec?.nodeName);
     // node-1's 3 GiB volume group cannot hold 4 GiB: only the extender knows.
     expect(nodeName).toBe("node-2");
     expect(await predicateCalls()).toBeGreaterThan(callsBefore);
     const claim = await waitFor("the PVC to be Bound", async () => {
-      const current = await core.readNamespacedPersistentVolumeClaim({ namespace, name: "data" });
+      const current = await core.readNamespacedPersistentVolumeClaim({ namespace, name });
       return current.status?.phase === "Bound" ? current : undefined;
     });
-    console.log(`4 GiB PVC Bound on ${nodeName} in ${String(Date.now() - started)} ms`);
+    console.log(`4 GiB PVC ${name} Bound on ${nodeName} in ${String(Date.now() - started)} ms`);
     const volumeName = claim.spec?.volumeName ?? "";
     const volume = await core.readPersistentVolume({ name: volumeName });
     expect(volume.spec?.csi?.driver).toBe("topolvm.cybozu.com");
-    const lvs = await topolvm.lvs("node-2");
-    const lv = lvs.find((entry) => entry.name === volume.spec?.csi?.volumeHandle);
-    expect(lv).toMatchObject({ volumeGroup: "node-2-ssd", sizeBytes: 4 * gib });
+    const lvName = volume.spec?.csi?.volumeHandle;
+    expect((await topolvm.lvs("node-2")).find((entry) => entry.name === lvName)).toMatchObject({ volumeGroup: "node-2-ssd", sizeBytes: 4 * gib });
 
-    await core.deleteNamespacedPod({ namespace, name: "app", gracePeriodSeconds: 0 });
-    await core.deleteNamespacedPersistentVolumeClaim({ namespace, name: "data" });
+    await core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 });
+    await core.deleteNamespacedPersistentVolumeClaim({ namespace, name });
     await waitFor("the LV to be removed", async () =>
-      (await topolvm.lvs("node-2")).some((entry) => entry.name === lv?.name) ? undefined : true,
+      (await topolvm.lvs("node-2")).some((entry) => entry.name === lvName) ? undefined : true,
     );
     await waitFor("the PV to be deleted", async () =>
       (await core.listPersistentVolume()).items.some((item) => item.metadata?.name === volumeName) ? undefined : true,
     );
+  };
+
+  it("runs every TopoLVM container and CSI sidecar of the chart's pods, on the nodes their selectors pick", () => {
+    const { topolvm } = env();
+    expect(topolvm.pods.map((pod) => pod.name).sort()).toEqual(
+      [
+        "topolvm-controller-node-1",
+        "topolvm-lvmd-node-1",
+        "topolvm-lvmd-node-2-node-2",
+        "topolvm-node-node-1",
+        "topolvm-node-node-2",
+        // Only on the control-plane node.
+        "topolvm-scheduler-node-1",
+      ].sort(),
+    );
+    expect(topolvm.processes.map((entry) => entry.process.name).sort()).toEqual(
+      [
+        "csi-provisioner",
+        "csi-resizer",
+        "lvmd-node-1",
+        "lvmd-node-2",
+        "topolvm-controller",
+        "topolvm-node-node-1",
+        "topolvm-node-node-2",
+        "topolvm-scheduler-node-1",
+        "topolvm-webhook",
+      ].sort(),
+    );
+    expect(topolvm.processes.every((entry) => entry.process.running())).toBe(true);
+    // kubelet's own sidecars have no binary here.
+    expect(topolvm.skipped.map((line) => line.split(" ")[0])).toEqual(
+      expect.arrayContaining(["topolvm-controller-node-1/liveness-probe", "topolvm-node-node-1/csi-registrar", "topolvm-node-node-2/liveness-probe"]),
+    );
+  });
+
+  it("provisions a PVC for a pod the extender (DaemonSet, host network) places, with the LV in that node's volume group, and removes the LV with the PVC", async () => {
+    await provisionAndRemove("daemonset-extender");
+  });
+
+  it("does the same with the extender as a Deployment behind its Service, keeping a node cache as its ServiceAccount", async () => {
+    const { cluster } = env();
+    await topolvm?.stop();
+    topolvm = undefined;
+    topolvm = await install(cluster, { type: "deployment", nodeCache: { enabled: true } });
+    // (c): --in-cluster became a kubeconfig of the pod's ServiceAccount.
+    const schedulerArgv = topolvm.process("topolvm-scheduler").argv;
+    expect(schedulerArgv).not.toContain("--in-cluster");
+    expect(schedulerArgv.some((arg) => /^--kubeconfig=.*\/topolvm-scheduler\.kubeconfig$/.test(arg))).toBe(true);
+    await provisionAndRemove("deployment-extender");
   });
 });
