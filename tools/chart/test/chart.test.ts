@@ -595,6 +595,27 @@ describe.skipIf(skipped(clusterMissing))(titled("charts/topolvm on a real kube-a
     expect(applied.length, output).toBe(objects.length);
   });
 
+  it("accepts the optional objects and fields in a server-side dry-run", async () => {
+    const defaultClass = await defaultStorageClass();
+    const objects = await renderChart({
+      scheduler: { type: "deployment", service: { type: "NodePort", nodePort: 30251 }, nodeCache: { enabled: true } },
+      webhook: { certManager: { existingIssuer: { kind: "ClusterIssuer", name: "my-ca" } }, annotations: { team: "storage" } },
+      lvmd: {
+        lvcreateOptionClasses: [{ name: "raid1", options: ["--type=raid1", "-m", "1"] }],
+        additionalConfigs: [{ name: "hdd-nodes", nodeSelector: { disk: "hdd" }, deviceClasses: [{ name: "hdd", "volume-group": "hddvg", default: true }] }],
+      },
+      controller: { storageCapacityTracking: { enabled: true }, nodeFinalize: { skipped: true } },
+      storageClasses: [
+        defaultClass,
+        { name: "topolvm-raid1", storageClass: { ...defaultClass.storageClass, fsType: "ext4", lvcreateOptionClass: "raid1", isDefaultClass: true } },
+      ],
+    });
+    expect(get(objects, "DaemonSet", "topolvm-lvmd-hdd-nodes")).toBeDefined();
+    const output = await apply(objects.map((object) => stringify(object)).join("---\n"), ["--dry-run=server"]);
+    const applied = output.split("\n").filter((line) => line.includes("serverside-applied (server dry run)"));
+    expect(applied.length, output).toBe(objects.length);
+  });
+
   it("accepts deploy/podpvc.yaml in a server-side dry-run", async () => {
     // ServiceAccount admission wants the namespace's default account, which no controller manager creates here.
     await apply("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: default\n");
