@@ -3,7 +3,7 @@
 // as src/chart-rewrites.ts writes down), each talking to the API server as its pod's ServiceAccount. A PVC
 // provisioned end to end proves that the flags the chart passes are the flags the components accept, and that its
 // RBAC lets them do their work.
-import { CoreV1Api, KubernetesObjectApi, type V1PodSpec, type V1Service } from "@kubernetes/client-node";
+import { CoreV1Api, KubernetesObjectApi, PatchStrategy, type V1PodSpec, type V1Service } from "@kubernetes/client-node";
 import { capacityAnnotationPrefix, defaultDeviceClassKey } from "@topolvm/proto/names";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -184,7 +184,7 @@ describe.skipIf(missing.length > 0 && process.env.CI !== "true")("TopoLVM starte
     }
   }, 300_000);
 
-  /** A 4 GiB PVC and a pod using it: the extender must place the pod on node-2, the LV appears there and goes with the PVC. */
+  /** A 4 GiB PVC and a pod using it: the extender must place the pod on node-2, the LV appears there, grows to 5 GiB with the claim and goes with it. */
   const provisionAndRemove = async (name: string): Promise<void> => {
     const { cluster, topolvm } = env();
     const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
@@ -243,6 +243,22 @@ describe.skipIf(missing.length > 0 && process.env.CI !== "true")("TopoLVM starte
     const lvName = volume.spec?.csi?.volumeHandle;
     expect((await topolvm.lvs("node-2")).find((entry) => entry.name === lvName)).toMatchObject({ volumeGroup: "node-2-ssd", sizeBytes: 4 * gib });
 
+    // csi-resizer with the chart's flags: the grown claim grows the LV and the PV.
+    await objects.patch(
+      { apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { namespace, name }, spec: { resources: { requests: { storage: "5Gi" } } } },
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      PatchStrategy.MergePatch,
+    );
+    await waitFor("the LV to grow to 5 GiB", async () =>
+      (await topolvm.lvs("node-2")).find((entry) => entry.name === lvName)?.sizeBytes === 5 * gib ? true : undefined,
+    );
+    await waitFor("the PV to grow to 5Gi", async () =>
+      (await core.readPersistentVolume({ name: volumeName })).spec?.capacity?.storage === "5Gi" ? true : undefined,
+    );
+
     await core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 });
     await core.deleteNamespacedPersistentVolumeClaim({ namespace, name });
     await waitFor("the LV to be removed", async () =>
@@ -286,7 +302,7 @@ describe.skipIf(missing.length > 0 && process.env.CI !== "true")("TopoLVM starte
     );
   });
 
-  it("provisions a PVC for a pod the extender (DaemonSet, host network) places, with the LV in that node's volume group, and removes the LV with the PVC", async () => {
+  it("provisions a PVC for a pod the extender (DaemonSet, host network) places, with the LV in that node's volume group, grows it, and removes the LV with the PVC", async () => {
     await provisionAndRemove("daemonset-extender");
   });
 
@@ -300,5 +316,20 @@ describe.skipIf(missing.length > 0 && process.env.CI !== "true")("TopoLVM starte
     expect(schedulerArgv).not.toContain("--in-cluster");
     expect(schedulerArgv.some((arg) => /^--kubeconfig=.*\/topolvm-scheduler\.kubeconfig$/.test(arg))).toBe(true);
     await provisionAndRemove("deployment-extender");
+  });
+
+  // Last: it reads what every process logged in both installs (a refused request is often only logged and retried).
+  it("runs no process the API server refuses a request of (the chart's RBAC covers what each component does)", async () => {
+    const { topolvm } = env();
+    const refused = await Promise.all(
+      topolvm.processes.map(async ({ process: handle }) =>
+        (await handle.log())
+          .split("\n")
+          .filter((line) => /forbidden/i.test(line))
+          .slice(0, 2)
+          .map((line) => `${handle.name}: ${line.slice(0, 400)}`),
+      ),
+    );
+    expect(refused.flat()).toEqual([]);
   });
 });
