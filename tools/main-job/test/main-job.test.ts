@@ -1,8 +1,9 @@
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { isRunning, type ProcessRecord } from "../../cluster/src/processes.js";
 import { cacheDir, onPath } from "../../paths.js";
 
 // The README's first command, `bash tools/main`, on a fresh clone of the committed tree (what CI and a new user
@@ -11,13 +12,41 @@ const workspaceRoot = resolve(import.meta.dirname, "../../..");
 const minutes = 60_000;
 
 /**
- * What the main job must print: today one `<bin> <version>` line per component process. When the main job
- * changes (it is to become a demo), change this function, the one place that knows its output.
+ * What the main job must print: the demo's placements (tools/demo/src/scenario.ts), the per-node table with the LVs
+ * that lvs shows, the Pending pod with the scheduler's reason, and that it stopped what it started. The one place
+ * that knows its output.
  */
 function expectMainJobOutput(stdout: string): void {
-  for (const bin of ["lvmd", "topolvm-controller", "topolvm-node", "topolvm-scheduler", "topolvm-webhook"]) {
-    expect(stdout, `a version line for ${bin}`).toMatch(new RegExp(`^${bin} \\d+\\.\\d+\\.\\d+\\S*$`, "m"));
+  for (const [pod, node, claims] of [
+    ["web", "node-2", "web-data"],
+    ["db", "node-2", "db-data"],
+    ["cache", "node-1", "cache-data"],
+    ["logs", "node-3", "logs-index, logs-archive"],
+  ] as const) {
+    expect(stdout, `pod ${pod} placed on ${node}`).toMatch(new RegExp(`Pod ${pod} with PVCs of [^\n]*\n {4}→ ${node}, PVCs ${claims} Bound`));
   }
+  expect(stdout, "the pod too big for every node").toMatch(/Pod huge stays Pending\. kube-scheduler says: 0\/3 nodes are available: [^\n]*/);
+  // The closing table: NODE DEVICE-CLASS VG VG-SIZE FREE-BEFORE FREE-AFTER PODS LVS, sizes in GiB.
+  for (const row of [
+    /node-1 +ssd +node-1-ssd +8\.0 GiB +8\.0 GiB +2\.0 GiB +cache +6\.0 GiB default\/cache-data/,
+    /node-2 +ssd +node-2-ssd +16\.0 GiB +16\.0 GiB +3\.0 GiB +web,db +(1\.0 GiB default\/web-data, 12\.0 GiB default\/db-data|12\.0 GiB default\/db-data, 1\.0 GiB default\/web-data)/,
+    /node-3 +ssd +node-3-ssd +4\.0 GiB +4\.0 GiB +2\.0 GiB +logs +2\.0 GiB default\/logs-index/,
+    /node-3 +hdd +node-3-hdd +32\.0 GiB +32\.0 GiB +12\.0 GiB +logs +20\.0 GiB default\/logs-archive/,
+  ]) {
+    expect(stdout, "a row of the per-node table").toMatch(row);
+  }
+  expect(stdout).toMatch(/✓ \[9\/9\] Stopping everything the demo started/);
+}
+
+/** The demo's cluster (tools/demo, default state directory) left nothing running: no process, no loop device. */
+function expectDemoStopped(): void {
+  const stateDir = join(cacheDir(), "demo");
+  const state = JSON.parse(readFileSync(join(stateDir, "state.json"), "utf8")) as { processes: ProcessRecord[] };
+  expect(state.processes.filter(isRunning).map((record) => record.name), "processes still running").toEqual([]);
+  const loops = JSON.parse(execFileSync("losetup", ["--list", "--json", "--output", "NAME,BACK-FILE"], { encoding: "utf8" }) || '{"loopdevices":[]}') as {
+    loopdevices: { name: string; "back-file": string | null }[];
+  };
+  expect(loops.loopdevices.filter((loop) => (loop["back-file"] ?? "").startsWith(stateDir)), "loop devices still attached").toEqual([]);
 }
 
 function unavailableReason(): string | undefined {
@@ -41,8 +70,11 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== "true")("the mai
   let clone = "";
   let pid: number | undefined;
 
-  /** Runs `bash tools/main` in the clone and checks it; the failure message carries all it printed. */
-  async function expectMainJobSucceeds(what: string): Promise<void> {
+  /**
+   * Runs `bash tools/main` in the clone; with `interrupt`, sends its process group `signal` once the output matches
+   * `at` (a user's Ctrl-C, or a kill -9).
+   */
+  async function runMainJob(what: string, interrupt?: { at: RegExp; signal: NodeJS.Signals }): Promise<Run & { report: string }> {
     // The user's environment, minus what vitest adds, with the same cache as this run.
     const env: NodeJS.ProcessEnv = Object.fromEntries(
       Object.entries(process.env).filter(([key, value]) => !key.startsWith("VITEST") && !(key === "NODE_ENV" && value === "test")),
@@ -54,9 +86,14 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== "true")("the mai
       pid = child.pid;
       let stdout = "";
       let output = "";
+      let sent = false;
       child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
         stdout += chunk;
         output += chunk;
+        if (interrupt !== undefined && !sent && interrupt.at.test(stdout) && child.pid !== undefined) {
+          sent = true;
+          process.kill(-child.pid, interrupt.signal);
+        }
       });
       child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
         output += chunk;
@@ -69,12 +106,18 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== "true")("the mai
     });
     const seconds = Math.round((Date.now() - started) / 1000);
     console.log(`bash tools/main ${what} took ${seconds} s`);
-    const report = `bash tools/main ${what} (${seconds} s) exited ${run.code ?? run.signal}; its output:\n${run.output}`;
-    expect(run.code, report).toBe(0);
+    return { ...run, report: `bash tools/main ${what} (${seconds} s) exited ${run.code ?? run.signal}; its output:\n${run.output}` };
+  }
+
+  /** Runs `bash tools/main` in the clone and checks what it prints and that it stopped everything. */
+  async function expectMainJobSucceeds(what: string): Promise<void> {
+    const run = await runMainJob(what);
+    expect(run.code, run.report).toBe(0);
     try {
       expectMainJobOutput(run.stdout);
+      expectDemoStopped();
     } catch (error) {
-      throw new Error(`${(error as Error).message}\n${report}`, { cause: error });
+      throw new Error(`${(error as Error).message}\n${run.report}`, { cause: error });
     }
   }
 
@@ -104,10 +147,24 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== "true")("the mai
   );
 
   it(
-    "runs again in the same clone, idempotently",
+    "runs again after a run that was killed mid-way (kill -9), cleaning up what that one left",
     async () => {
       expect(clone, "the fresh clone of the test before").not.toBe("");
-      await expectMainJobSucceeds("again in the same clone");
+      const killed = await runMainJob("killed at the first pod", { at: /\[4\/9\] Pod web/, signal: "SIGKILL" });
+      expect(killed.signal, killed.report).toBe("SIGKILL");
+      await expectMainJobSucceeds("again in the same clone, after the killed run");
+    },
+    20 * minutes,
+  );
+
+  it(
+    "stops everything it started when interrupted (Ctrl-C) mid-way",
+    async () => {
+      expect(clone, "the fresh clone of the test before").not.toBe("");
+      const run = await runMainJob("interrupted at the second pod", { at: /\[5\/9\] Pod db/, signal: "SIGINT" });
+      expect(run.code, run.report).toBe(130);
+      expect(run.stdout, run.report).toContain("SIGINT: stopping everything the demo started");
+      expectDemoStopped();
     },
     15 * minutes,
   );
