@@ -20,6 +20,7 @@
 // The rest of a container's command line, environment and files is the chart's, so a flag the chart gets wrong
 // fails the component as it would in a pod.
 import type { V1Container, V1EnvVar } from "@kubernetes/client-node";
+import { basename } from "node:path";
 import { parseDocument, isScalar, visit } from "yaml";
 
 /** What runs a container here: TopoLVM's own bins by container name, the CSI sidecars by image. */
@@ -53,6 +54,20 @@ export function containerKind(container: V1Container): ContainerKind | "skip" | 
     return image;
   }
   return (skippedSidecars as readonly string[]).includes(image) ? "skip" : undefined;
+}
+
+/** The container's command and args after its executable, which this host runs itself (the built bin, the cached sidecar). */
+export function executableArgs(kind: ContainerKind, container: V1Container): string[] {
+  const command = container.command ?? [];
+  const args = container.args ?? [];
+  if (command.length === 0) {
+    return [...args];
+  }
+  const at = command.findIndex((word) => basename(word).replace(/\.js$/, "") === kind);
+  if (at === -1) {
+    throw new Error(`container ${container.name}: its command ${JSON.stringify(command)} does not run ${kind}`);
+  }
+  return [...command.slice(at + 1), ...args];
 }
 
 /** A flag whose value is a listen address (b) or a path (a), with the component's default when it is left out. */

@@ -1,58 +1,42 @@
 // TopoLVM on the local cluster as the Helm chart installs it: the chart rendered with the given values, its objects
-// applied to the real kube-apiserver, and every container of its Deployments and DaemonSets run as a process with
-// the command line, environment and files the chart gives it, changed only as chart-rewrites.ts writes down. What
-// kubelet would do for the pods (volumes, the CSI driver registration) is done here; the process machinery is the
-// harness's own (topolvm-process.ts).
-import {
-  ApiException,
-  CoordinationV1Api,
-  CoreV1Api,
-  KubernetesObjectApi,
-  type V1Container,
-  type V1Service,
-  type V1Volume,
-} from "@kubernetes/client-node";
-import { checkHealth, ServingStatus } from "@topolvm/lvmd";
-import { capacityAnnotationPrefix, defaultDeviceClassKey, topologyKey } from "@topolvm/proto/names";
+// applied to the real kube-apiserver, and every container of its Deployments and DaemonSets (chart-pods.ts) run as a
+// process with the command line, environment and files the chart gives it, changed only as chart-rewrites.ts writes
+// down. What kubelet would do for the pods (volumes, probes: chart-kubelet.ts; the CSI driver registration) is done
+// here; the process machinery is the harness's own (topolvm-process.ts).
+import { ApiException, CoordinationV1Api, CoreV1Api, KubernetesObjectApi, type V1Container, type V1Service } from "@kubernetes/client-node";
+import { topologyKey } from "@topolvm/proto/names";
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, dirname, join } from "node:path";
+import { join } from "node:path";
 import { promisify } from "node:util";
-import { parse, stringify } from "yaml";
+import { stringify } from "yaml";
 
 import { renderChart, type ChartValues, type RenderedObject } from "../../chart/src/helm.js";
 import { binaryPath } from "./binaries.js";
+import { materialise, readiness, type DataReader, type PreparedContainer } from "./chart-kubelet.js";
 import { chartPods, serviceAddress, type ChartPod } from "./chart-pods.js";
 import {
   containerEnv,
   containerKind,
   containerMounts,
+  executableArgs,
   imageName,
   listenPort,
   rewriteArgs,
-  rewriteConfigFile,
   type ContainerKind,
   type KeyLookup,
-  type Mount,
   type PodFacts,
 } from "./chart-rewrites.js";
 import type { LocalCluster } from "./index.js";
 import { ensurePki } from "./pki.js";
-import { freePort, httpStatus } from "./ports.js";
+import { freePort } from "./ports.js";
 import { logDir, type NodeState } from "./state.js";
-import { issueWebhookCertificate, leaseHeld, topolvmPrerequisitesMissing, waitForPvcHook } from "./topolvm.js";
-import {
-  deployedExtender,
-  provisionerLeaseName,
-  resizerLeaseName,
-  sidecarArgv,
-  topolvmBinArgv,
-  topolvmNamespace,
-} from "./topolvm-flags.js";
+import { issueWebhookCertificate, topolvmPrerequisitesMissing, waitForPvcHook } from "./topolvm.js";
+import { deployedExtender, sidecarArgv, topolvmBinArgv, topolvmNamespace } from "./topolvm-flags.js";
 import { listLogicalVolumes, type LogicalVolumeReport } from "./topolvm-lvm.js";
 import type { Manifest } from "./topolvm-manifests.js";
-import { forgetProcess, managedProcess, type ReadinessProbe, type TopolvmProcess } from "./topolvm-process.js";
+import { forgetProcess, managedProcess, type TopolvmProcess } from "./topolvm-process.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -202,20 +186,6 @@ async function chartRunDir(stateDir: string): Promise<{ dir: string; own: boolea
   return { dir: await mkdtemp(join(tmpdir(), "tlc-")), own: true };
 }
 
-interface Prepared {
-  pod: ChartPod;
-  container: V1Container;
-  kind: ContainerKind;
-  name: string;
-  argv: string[];
-  env: Record<string, string>;
-  listens: Map<string, string>;
-  paths: Map<string, string>;
-  mounts: readonly Mount[];
-  /** The pod's container ports and where their listeners are here. */
-  ports: ReadonlyMap<number, string>;
-}
-
 /** Starts TopoLVM from the chart's rendered objects; resolves once every process is ready and kube-scheduler calls the extender. */
 export async function startTopolvmFromChart(cluster: LocalCluster, options: StartTopolvmFromChartOptions): Promise<ChartTopolvm> {
   const missing = topolvmPrerequisitesMissing();
@@ -341,7 +311,7 @@ export async function startTopolvmFromChart(cluster: LocalCluster, options: Star
       async (kind, name, key) =>
         (await reader(podNamespace)(kind, name))?.[key];
 
-    const prepared: Prepared[] = [];
+    const prepared: PreparedContainer[] = [];
     const podPorts = new Map<ChartPod, Map<number, string>>();
     for (const pod of pods) {
       const ports = new Map<number, string>();
@@ -554,223 +524,6 @@ export async function startTopolvmFromChart(cluster: LocalCluster, options: Star
   }
 }
 
-/** Reads all keys of a ConfigMap or Secret (decoded); undefined when it does not exist. */
-type DataReader = (kind: "ConfigMap" | "Secret", name: string) => Promise<Record<string, string> | undefined>;
-
-interface MaterialiseHooks {
-  allocate: (original: string) => Promise<string>;
-  record: (what: string) => void;
-  /** Receives the address a mounted config file's `listen` now has. */
-  listen: (address: string) => void;
-}
-
-/** What kubelet does for a volume: a directory (hostPath, emptyDir) or the files of a ConfigMap or Secret, with (a) and (b). */
-async function materialise(volume: V1Volume, dir: string, read: DataReader, mounts: readonly Mount[], hooks: MaterialiseHooks): Promise<void> {
-  if (volume.hostPath !== undefined) {
-    const type = volume.hostPath.type ?? "";
-    await mkdir(["", "Directory", "DirectoryOrCreate"].includes(type) ? dir : dirname(dir), { recursive: true });
-    return;
-  }
-  if (volume.emptyDir !== undefined) {
-    await mkdir(dir, { recursive: true });
-    return;
-  }
-  const source =
-    volume.configMap !== undefined
-      ? { kind: "ConfigMap" as const, name: volume.configMap.name ?? "", items: volume.configMap.items, optional: volume.configMap.optional }
-      : volume.secret !== undefined
-        ? { kind: "Secret" as const, name: volume.secret.secretName ?? "", items: volume.secret.items, optional: volume.secret.optional }
-        : undefined;
-  if (source === undefined) {
-    throw new Error(`volume ${volume.name}: only hostPath, emptyDir, configMap and secret volumes are supported here`);
-  }
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const data = await read(source.kind, source.name);
-  if (data === undefined) {
-    if (source.optional === true) {
-      return;
-    }
-    throw new Error(`volume ${volume.name}: ${source.kind} ${source.name} does not exist`);
-  }
-  const items: { key: string; path: string }[] =
-    source.items?.map((item) => ({ key: item.key, path: item.path })) ?? Object.keys(data).map((key) => ({ key, path: key }));
-  for (const item of items) {
-    const text = data[item.key];
-    if (text === undefined) {
-      throw new Error(`volume ${volume.name}: ${source.kind} ${source.name} has no key ${item.key}`);
-    }
-    const file = join(dir, item.path);
-    await mkdir(dirname(file), { recursive: true });
-    const rewritten = await rewriteConfigFile(item.path, text, mounts, hooks.allocate, hooks.record);
-    if (rewritten.listen !== undefined) {
-      hooks.listen(rewritten.listen);
-    }
-    await writeFile(file, rewritten.text, { mode: 0o600 });
-  }
-}
-
-/** The container's command and args after its executable, which this host runs itself (the built bin, the cached sidecar). */
-function executableArgs(kind: ContainerKind, container: V1Container): string[] {
-  const command = container.command ?? [];
-  const args = container.args ?? [];
-  if (command.length === 0) {
-    return [...args];
-  }
-  const at = command.findIndex((word) => basename(word).replace(/\.js$/, "") === kind);
-  if (at === -1) {
-    throw new Error(`container ${container.name}: its command ${JSON.stringify(command)} does not run ${kind}`);
-  }
-  return [...command.slice(at + 1), ...args];
-}
-
-/** lvmd's socket: --socket, else its config's socket-name. */
-async function lvmdSocket(entry: Prepared): Promise<string> {
-  const args = entry.argv;
-  const flag = args.findIndex((arg) => arg === "--socket" || arg.startsWith("--socket="));
-  if (flag !== -1) {
-    const arg = args[flag] ?? "";
-    return arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : (args[flag + 1] ?? "");
-  }
-  const configFile = entry.paths.get("--config") ?? "";
-  const config = parse(await readFile(configFile, "utf8")) as { "socket-name"?: unknown } | null;
-  const socket = config?.["socket-name"];
-  if (typeof socket !== "string") {
-    throw new Error(`${entry.name}: ${configFile} has no socket-name`);
-  }
-  return socket;
-}
-
-/**
- * The chart's own probes of a container, as kubelet would run them: httpGet against the listener that has the
- * probe's port here, exec with the probe's command through the same rewrites. A probe on a port nothing here
- * listens on (the livenessprobe sidecar's) is reported through `unchecked`.
- */
-function chartProbes(entry: Prepared, unchecked: (what: string) => void): ReadinessProbe[] {
-  const checks: ReadinessProbe[] = [];
-  const probes = { readinessProbe: entry.container.readinessProbe, livenessProbe: entry.container.livenessProbe };
-  for (const [which, probe] of Object.entries(probes)) {
-    const get = probe?.httpGet;
-    if (get !== undefined) {
-      const port =
-        typeof get.port === "number"
-          ? get.port
-          : entry.pod.spec.containers.flatMap((container) => container.ports ?? []).find((candidate) => candidate.name === get.port)
-              ?.containerPort;
-      const address = port === undefined ? undefined : entry.ports.get(port);
-      if (address === undefined) {
-        unchecked(`${which} GET ${get.path ?? "/"} on port ${String(get.port)} not checked: no process here listens on it`);
-        continue;
-      }
-      const url = `${(get.scheme ?? "HTTP").toLowerCase()}://${address}${get.path ?? "/"}`;
-      checks.push(async () => {
-        const status = await httpStatus(url);
-        return status === undefined ? undefined : `the chart's ${which}: ${status}`;
-      });
-    }
-    const command = probe?.exec?.command;
-    if (command !== undefined) {
-      const [program = "", ...args] = command;
-      if (basename(program) !== entry.kind || entry.kind === "csi-provisioner" || entry.kind === "csi-resizer") {
-        unchecked(`${which} ${JSON.stringify(command)} not checked: it does not run ${entry.kind}`);
-        continue;
-      }
-      const kind = entry.kind;
-      checks.push(async () => {
-        const rewritten = await rewriteArgs(
-          kind,
-          args,
-          new Map(Object.entries(entry.env)),
-          entry.mounts,
-          () => Promise.reject(new Error("a probe command opens no listener")),
-          () => undefined,
-        );
-        const argv = topolvmBinArgv(kind, rewritten.args);
-        try {
-          await execFileAsync(argv[0] ?? "", argv.slice(1), { env: { ...process.env, ...entry.env }, timeout: 30_000 });
-          return undefined;
-        } catch (error) {
-          return `the chart's ${which} ${JSON.stringify(command)} failed: ${(error as { stderr?: string }).stderr ?? String(error)}`;
-        }
-      });
-    }
-  }
-  return checks;
-}
-
-/** When a process counts as ready: what kubelet's plugin registration would wait for, then the chart's own probes. */
-async function readiness(
-  entry: Prepared,
-  core: CoreV1Api,
-  coordination: CoordinationV1Api,
-  unchecked: (what: string) => void,
-): Promise<ReadinessProbe> {
-  const own = await componentReadiness(entry, core, coordination);
-  const probes = chartProbes(entry, unchecked);
-  return async () => {
-    for (const check of [own, ...probes]) {
-      const waiting = await check();
-      if (waiting !== undefined) {
-        return waiting;
-      }
-    }
-    return undefined;
-  };
-}
-
-/** What each component must have done before the processes that depend on it start. */
-async function componentReadiness(entry: Prepared, core: CoreV1Api, coordination: CoordinationV1Api): Promise<ReadinessProbe> {
-  const address = (flag: string): string => {
-    const value = entry.listens.get(flag);
-    if (value === undefined) {
-      throw new Error(`${entry.name}: no ${flag} address to probe`);
-    }
-    return value;
-  };
-  switch (entry.kind) {
-    case "lvmd": {
-      const socket = await lvmdSocket(entry);
-      return async () => {
-        const status = await checkHealth(socket, 2_000).catch((error: unknown) => String(error));
-        return status === ServingStatus.SERVING ? undefined : `lvmd health on ${socket}: ${String(status)}`;
-      };
-    }
-    case "topolvm-node": {
-      const health = address("--health-addr");
-      const csiSocket = entry.paths.get("--csi-socket");
-      const key = capacityAnnotationPrefix + defaultDeviceClassKey;
-      return async () => {
-        const status = await httpStatus(`http://${health}/readyz`);
-        if (status !== undefined) {
-          return status;
-        }
-        if (csiSocket !== undefined && (await stat(csiSocket).catch(() => undefined))?.isSocket() !== true) {
-          return `no CSI socket ${csiSocket} yet`;
-        }
-        const annotations = (await core.readNode({ name: entry.pod.nodeName })).metadata?.annotations ?? {};
-        return annotations[key] === undefined ? `Node ${entry.pod.nodeName} has no annotation ${key} yet` : undefined;
-      };
-    }
-    case "topolvm-controller": {
-      const health = address("--health-addr");
-      return () => httpStatus(`http://${health}/readyz`);
-    }
-    case "topolvm-webhook": {
-      const metrics = address("--metrics-listen");
-      return () => httpStatus(`http://${metrics}/readyz`);
-    }
-    case "topolvm-scheduler": {
-      const listen = address("listen");
-      return () => httpStatus(`http://${listen}/status`);
-    }
-    case "csi-provisioner":
-    case "csi-resizer": {
-      const leader = entry.argv.some((arg) => arg === "--leader-election" || arg === "--leader-election=true");
-      const lease = entry.kind === "csi-provisioner" ? provisionerLeaseName : resizerLeaseName;
-      return leader ? () => leaseHeld(coordination, lease) : () => Promise.resolve(undefined);
-    }
-  }
-}
 
 /** Where kube-scheduler reaches the extender: through the Service that selects its pods, else its pod's (host network) address. */
 function extenderAddress(
