@@ -52,7 +52,7 @@ try {
   const pki = createTestPki(dir);
   const serving = pki.issueServing("bench");
   const app = createWebhookApp({
-    lookup,
+    lookupFor: () => lookup,
     podHook: true,
     pvcHook: true,
     requestTimeoutMs: 3000,

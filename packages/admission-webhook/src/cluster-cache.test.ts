@@ -3,9 +3,10 @@ import type { AddressInfo } from "node:net";
 import { createKubeClient, type KubeClient } from "@topolvm/kube-client";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { cachedClaimOf, cachedStorageClassOf, type ClusterCache, createClusterCache } from "./cluster-cache.js";
+import { cachedClaimOf, cachedStorageClassOf, type ClusterCache, createClusterCache, maxFallbackReadsPerReview } from "./cluster-cache.js";
 import { LookupUnavailableError } from "./cluster-lookup.js";
 import { createWebhookMetrics, type WebhookMetrics } from "./metrics.js";
+import { mutatePod } from "./pod-mutator.js";
 
 // A small API server on loopback speaking the list, watch and get calls the informers make, so the cache's sync,
 // restart and fallback rules run against real HTTP.
@@ -32,12 +33,15 @@ interface FakeApiServer {
   /** Pushes a watch event to every open StorageClass watch. */
   pushStorageClass(type: "ADDED" | "DELETED", object: unknown): void;
   readonly gets: string[];
+  /** Reads of "slow" objects the client gave up on (the connection closed before an answer). */
+  readonly abandoned: string[];
   close(): Promise<void>;
 }
 
 async function startFakeApiServer(): Promise<FakeApiServer> {
   const storageClassWatches = new Set<ServerResponse>();
   const gets: string[] = [];
+  const abandoned: string[] = [];
   const state = { failLists: 0 };
   const json = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { "Content-Type": "application/json" });
@@ -81,7 +85,8 @@ async function startFakeApiServer(): Promise<FakeApiServer> {
     } else if (name === "broken") {
       json(res, 500, { kind: "Status", apiVersion: "v1", status: "Failure", code: 500, message: "etcd is sad" });
     } else if (name === "slow") {
-      // Never answers; the cache's own deadline must end the read.
+      // Never answers; the cache's own deadline or the review's end must end the read.
+      res.on("close", () => abandoned.push(url.pathname));
     } else {
       json(res, 404, notFound(url.pathname));
     }
@@ -104,6 +109,7 @@ async function startFakeApiServer(): Promise<FakeApiServer> {
       }
     },
     gets,
+    abandoned,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -116,6 +122,11 @@ async function startFakeApiServer(): Promise<FakeApiServer> {
 
 function kubeClientFor(server: string): KubeClient {
   return createKubeClient({ server, insecureSkipTlsVerify: false, token: () => Promise.resolve("t"), source: "test" });
+}
+
+/** The lookups of a review that has not ended. */
+function review(cache: ClusterCache) {
+  return cache.forReview(new AbortController().signal);
 }
 
 /** Polls until the condition holds. */
@@ -139,7 +150,7 @@ describe("createClusterCache", () => {
     await api?.close();
   });
 
-  async function start(options: { watchClaims?: boolean; failLists?: number } = {}): Promise<{ cache: ClusterCache; api: FakeApiServer; metrics: WebhookMetrics }> {
+  async function start(options: { watchClaims?: boolean; failLists?: number; fallbackTimeoutMs?: number } = {}): Promise<{ cache: ClusterCache; api: FakeApiServer; metrics: WebhookMetrics }> {
     api = await startFakeApiServer();
     api.failLists = options.failLists ?? 0;
     const metrics = createWebhookMetrics();
@@ -147,7 +158,7 @@ describe("createClusterCache", () => {
     cache = createClusterCache({
       kube,
       watchClaims: options.watchClaims ?? true,
-      fallbackTimeoutMs: 200,
+      fallbackTimeoutMs: options.fallbackTimeoutMs ?? 200,
       logger: pino({ level: "silent" }),
       metrics,
     });
@@ -158,13 +169,13 @@ describe("createClusterCache", () => {
   it("is unavailable until the first list succeeds, retrying failed lists", async () => {
     const { cache, api } = await start({ failLists: 1 });
     expect(cache.synced()).toBe(false);
-    await expect(cache.storageClass("ssd")).rejects.toThrow(
+    await expect(review(cache).storageClass("ssd")).rejects.toThrow(
       new LookupUnavailableError("the StorageClass cache has not synced with the API server yet"),
     );
     await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
     expect(api.failLists).toBe(0);
-    expect(await cache.storageClass("ssd")).toMatchObject({ metadata: { name: "ssd" }, provisioner: "topolvm.cybozu.com" });
-    expect(await cache.persistentVolumeClaim("app", "data")).toMatchObject({ spec: { storageClassName: "ssd" } });
+    expect(await review(cache).storageClass("ssd")).toMatchObject({ metadata: { name: "ssd" }, provisioner: "topolvm.cybozu.com" });
+    expect(await review(cache).persistentVolumeClaim("app", "data")).toMatchObject({ spec: { storageClassName: "ssd" } });
     expect(api.gets).toEqual([]);
   });
 
@@ -173,7 +184,7 @@ describe("createClusterCache", () => {
     await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
     let names: (string | undefined)[] = [];
     const refresh = async () => {
-      names = (await cache.storageClasses()).map((sc) => sc.metadata?.name).sort();
+      names = (await review(cache).storageClasses()).map((sc) => sc.metadata?.name).sort();
     };
     // The watch opens right after the list; events pushed before it connects would be lost, so push until seen.
     await eventually(async () => {
@@ -193,9 +204,9 @@ describe("createClusterCache", () => {
   it("reads an object missing from the cache once from the API server", async () => {
     const { cache, api, metrics } = await start();
     await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
-    expect(await cache.persistentVolumeClaim("app", "late")).toMatchObject({ metadata: { name: "late" } });
-    expect(await cache.persistentVolumeClaim("app", "missing")).toBeUndefined();
-    expect(await cache.storageClass("gone")).toBeUndefined();
+    expect(await review(cache).persistentVolumeClaim("app", "late")).toMatchObject({ metadata: { name: "late" } });
+    expect(await review(cache).persistentVolumeClaim("app", "missing")).toBeUndefined();
+    expect(await review(cache).storageClass("gone")).toBeUndefined();
     expect(api.gets).toEqual([
       "/api/v1/namespaces/app/persistentvolumeclaims/late",
       "/api/v1/namespaces/app/persistentvolumeclaims/missing",
@@ -210,18 +221,78 @@ describe("createClusterCache", () => {
   it("reports a failed or slow fallback read as unavailable, naming the object", async () => {
     const { cache } = await start();
     await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
-    await expect(cache.persistentVolumeClaim("app", "broken")).rejects.toThrow(
+    await expect(review(cache).persistentVolumeClaim("app", "broken")).rejects.toThrow(
       /^reading PersistentVolumeClaim app\/broken from the API server failed: HTTP 500/,
     );
-    const slow = cache.persistentVolumeClaim("app", "slow");
+    const slow = review(cache).persistentVolumeClaim("app", "slow");
     await expect(slow).rejects.toBeInstanceOf(LookupUnavailableError);
     await expect(slow).rejects.toThrow(/^reading PersistentVolumeClaim app\/slow from the API server failed: /);
+  });
+
+  it("reads each missing object once per review, and at most maxFallbackReadsPerReview of them", async () => {
+    const { cache, api } = await start();
+    await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
+    const lookup = review(cache);
+    for (let i = 0; i < maxFallbackReadsPerReview; i++) {
+      expect(await lookup.persistentVolumeClaim("app", `missing-${i}`)).toBeUndefined();
+      expect(await lookup.persistentVolumeClaim("app", `missing-${i}`)).toBeUndefined();
+    }
+    expect(await lookup.persistentVolumeClaim("app", "data")).toMatchObject({ metadata: { name: "data" } });
+    await expect(lookup.storageClass("gone")).rejects.toThrow(
+      new LookupUnavailableError(
+        `more than ${maxFallbackReadsPerReview} objects the review reads are missing from the cache; ` +
+          "not reading more from the API server for one review",
+      ),
+    );
+    expect(api.gets).toHaveLength(maxFallbackReadsPerReview);
+    expect(new Set(api.gets).size).toBe(maxFallbackReadsPerReview);
+    // The cap is per review: the next one reads again.
+    expect(await review(cache).storageClass("gone")).toBeUndefined();
+    expect(api.gets.at(-1)).toBe("/apis/storage.k8s.io/v1/storageclasses/gone");
+  });
+
+  it("turns a pod naming 10,000 missing PVCs into at most maxFallbackReadsPerReview API reads", async () => {
+    const { cache, api } = await start();
+    await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
+    const volumes = Array.from({ length: 10_000 }, (_, i) => ({ name: `v${i}`, persistentVolumeClaim: { claimName: `missing-${i % 5000}` } }));
+    const pod = { metadata: { name: "many", namespace: "app" }, spec: { containers: [{ name: "main" }], volumes } };
+    const request = { uid: "u", kind: { group: "", version: "v1", kind: "Pod" }, operation: "CREATE", namespace: "app", object: pod };
+    await expect(mutatePod(request, review(cache))).rejects.toBeInstanceOf(LookupUnavailableError);
+    expect(api.gets).toHaveLength(maxFallbackReadsPerReview);
+  });
+
+  it("never reads an empty or invalid name from the API server: no such object exists", async () => {
+    const { cache, api } = await start();
+    await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
+    const lookup = review(cache);
+    for (const name of ["", "Data", "..", ".", "a/b", "-a", "a".repeat(254)]) {
+      expect(await lookup.persistentVolumeClaim("app", name)).toBeUndefined();
+      expect(await lookup.storageClass(name)).toBeUndefined();
+    }
+    for (const namespace of ["", "..", "a.b", "a".repeat(64)]) {
+      expect(await lookup.persistentVolumeClaim(namespace, "data")).toBeUndefined();
+    }
+    expect(api.gets).toEqual([]);
+  });
+
+  it("cancels the read in flight once the review ends, and starts no other", async () => {
+    const { cache, api } = await start({ fallbackTimeoutMs: 60_000 });
+    await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
+    const ended = new AbortController();
+    const lookup = cache.forReview(ended.signal);
+    const slow = lookup.persistentVolumeClaim("app", "slow");
+    await eventually(() => Promise.resolve(api.gets.length === 1), "the read to reach the API server");
+    ended.abort(new Error("the review has ended"));
+    await expect(slow).rejects.toThrow("reading PersistentVolumeClaim app/slow from the API server failed: the review has ended");
+    await eventually(() => Promise.resolve(api.abandoned.length === 1), "the API server to see the read cancelled");
+    await expect(lookup.persistentVolumeClaim("app", "late")).rejects.toBeInstanceOf(LookupUnavailableError);
+    expect(api.gets).toEqual(["/api/v1/namespaces/app/persistentvolumeclaims/slow"]);
   });
 
   it("watches no PVCs when the pod hook is off", async () => {
     const { cache } = await start({ watchClaims: false });
     await eventually(() => Promise.resolve(cache.synced()), "the StorageClass cache to sync");
-    await expect(cache.persistentVolumeClaim("app", "data")).rejects.toThrow(
+    await expect(review(cache).persistentVolumeClaim("app", "data")).rejects.toThrow(
       "PersistentVolumeClaims are not watched: the pod hook is disabled",
     );
   });

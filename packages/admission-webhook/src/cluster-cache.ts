@@ -16,8 +16,14 @@ export interface ClusterCacheOptions {
   readonly metrics: WebhookMetrics;
 }
 
-/** ClusterLookup served by informers, with their lifecycle. */
-export interface ClusterCache extends ClusterLookup {
+/** Informer caches of the cluster state the hooks read, with their lifecycle. */
+export interface ClusterCache {
+  /**
+   * The lookups of one review. Objects missing from the cache are read from the API server, each at most once, at
+   * most maxFallbackReadsPerReview of them; when the signal aborts (answer sent or deadline passed), the reads in
+   * flight are cancelled and no other starts.
+   */
+  forReview(signal: AbortSignal): ClusterLookup;
   /** Starts listing and watching; returns at once. Failed lists and broken watches are retried with backoff. */
   start(): void;
   /** Whether every informer has completed its first list. */
@@ -25,6 +31,12 @@ export interface ClusterCache extends ClusterLookup {
   /** Stops watching. */
   stop(): Promise<void>;
 }
+
+/**
+ * API reads one review may cause. A fallback read covers a PVC created a moment before its pod, so a pod rarely needs
+ * more than a few; a pod naming thousands of claims that do not exist must not turn into thousands of API reads.
+ */
+export const maxFallbackReadsPerReview = 64;
 
 const initialRetryMs = 500;
 const maxRetryMs = 30_000;
@@ -134,21 +146,70 @@ export function createClusterCache(options: ClusterCacheOptions): ClusterCache {
     logInformer(kind, informer, logger);
   }
 
-  /** Cache first; on a miss in a synced cache, one API read. 404 means the object does not exist. */
-  async function lookup<T extends KubeObject, S extends KubeObject>(
+  /** The lookups of one review: cache first; on a miss in a synced cache, one bounded API read per object. */
+  function forReview(signal: AbortSignal): ClusterLookup {
+    const reads = new Map<string, Promise<KubeObject | undefined>>();
+
+    async function lookup<T extends KubeObject, S extends KubeObject>(
+      watched: WatchedKind<T, S>,
+      name: string,
+      namespace: string | undefined,
+    ): Promise<S | undefined> {
+      if (!watched.informer.synced()) {
+        throw new LookupUnavailableError(`the ${watched.kind} cache has not synced with the API server yet`);
+      }
+      // A name no object can have is not one: it never reaches the API as a path ("" would make it a LIST).
+      if (!isObjectName(name) || (namespace !== undefined && !isNamespaceName(namespace))) {
+        return undefined;
+      }
+      const cached = watched.informer.get(name, namespace);
+      if (cached !== undefined) {
+        return cached;
+      }
+      const path = watched.pathOf(name, namespace);
+      let read = reads.get(path) as Promise<S | undefined> | undefined;
+      if (read === undefined) {
+        if (reads.size >= maxFallbackReadsPerReview) {
+          throw new LookupUnavailableError(
+            `more than ${maxFallbackReadsPerReview} objects the review reads are missing from the cache; ` +
+              "not reading more from the API server for one review",
+          );
+        }
+        read = fallbackRead(watched, name, namespace, path, signal);
+        reads.set(path, read);
+      }
+      return read;
+    }
+
+    return {
+      storageClass(name): Promise<StorageClassInfo | undefined> {
+        return lookup(storageClasses, name, undefined);
+      },
+      storageClasses(): Promise<readonly StorageClassInfo[]> {
+        if (!storageClasses.informer.synced()) {
+          return Promise.reject(new LookupUnavailableError("the StorageClass cache has not synced with the API server yet"));
+        }
+        return Promise.resolve(storageClasses.informer.list());
+      },
+      persistentVolumeClaim(namespace, name): Promise<ClaimInfo | undefined> {
+        if (claims === undefined) {
+          return Promise.reject(new LookupUnavailableError("PersistentVolumeClaims are not watched: the pod hook is disabled"));
+        }
+        return lookup(claims, name, namespace);
+      },
+    };
+  }
+
+  /** One API read of an object missing from the cache. 404 means the object does not exist. */
+  async function fallbackRead<T extends KubeObject, S extends KubeObject>(
     watched: WatchedKind<T, S>,
     name: string,
     namespace: string | undefined,
+    path: string,
+    signal: AbortSignal,
   ): Promise<S | undefined> {
-    if (!watched.informer.synced()) {
-      throw new LookupUnavailableError(`the ${watched.kind} cache has not synced with the API server yet`);
-    }
-    const cached = watched.informer.get(name, namespace);
-    if (cached !== undefined) {
-      return cached;
-    }
     try {
-      const object = await kube.get<T>(watched.pathOf(name, namespace), { timeoutMs: fallbackTimeoutMs });
+      const object = await kube.get<T>(path, { timeoutMs: fallbackTimeoutMs, signal });
       metrics.lookupFallbacks.inc({ kind: watched.kind, result: "found" });
       return watched.transform(object);
     } catch (error) {
@@ -176,22 +237,18 @@ export function createClusterCache(options: ClusterCacheOptions): ClusterCache {
     async stop() {
       await Promise.all(kinds.map(({ informer }) => informer.stop()));
     },
-    storageClass(name): Promise<StorageClassInfo | undefined> {
-      return lookup(storageClasses, name, undefined);
-    },
-    storageClasses(): Promise<readonly StorageClassInfo[]> {
-      if (!storageClasses.informer.synced()) {
-        return Promise.reject(new LookupUnavailableError("the StorageClass cache has not synced with the API server yet"));
-      }
-      return Promise.resolve(storageClasses.informer.list());
-    },
-    persistentVolumeClaim(namespace, name): Promise<ClaimInfo | undefined> {
-      if (claims === undefined) {
-        return Promise.reject(new LookupUnavailableError("PersistentVolumeClaims are not watched: the pod hook is disabled"));
-      }
-      return lookup(claims, name, namespace);
-    },
+    forReview,
   };
+}
+
+/** A DNS-1123 subdomain, as the names of StorageClasses and PVCs are. */
+function isObjectName(name: string): boolean {
+  return name.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name);
+}
+
+/** A DNS-1123 label, as namespace names are. */
+function isNamespaceName(name: string): boolean {
+  return name.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name);
 }
 
 /** Logs an informer's first sync and its failures; the informer itself retries with backoff. */

@@ -86,6 +86,7 @@ export async function mutatePod(request: AdmissionRequest, lookup: ClusterLookup
 async function topolvmClaims(volumes: readonly unknown[], namespace: string, lookup: ClusterLookup): Promise<PodClaims> {
   const storageClasses = memoizedStorageClasses(lookup);
   const bytesByDeviceClass = new Map<string, bigint>();
+  // One volume after another: a review has at most one API read in flight, and none once it has failed.
   for (const [index, entry] of volumes.entries()) {
     const field = `spec.volumes[${index}]`;
     const volume = requireObject(entry, field);

@@ -32,10 +32,17 @@ interface Served {
   close(): Promise<void>;
 }
 
-async function serve(options: { lookup?: ClusterLookup; podHook?: boolean; requestTimeoutMs?: number } = {}): Promise<Served> {
+interface ServeOptions {
+  readonly lookup?: ClusterLookup;
+  readonly lookupFor?: (signal: AbortSignal) => ClusterLookup;
+  readonly podHook?: boolean;
+  readonly requestTimeoutMs?: number;
+}
+
+async function serve(options: ServeOptions = {}): Promise<Served> {
   const metrics = createWebhookMetrics();
   const app = createWebhookApp({
-    lookup: options.lookup ?? lookup,
+    lookupFor: options.lookupFor ?? (() => options.lookup ?? lookup),
     podHook: options.podHook ?? true,
     pvcHook: true,
     requestTimeoutMs: options.requestTimeoutMs ?? 2000,
@@ -212,6 +219,24 @@ describe("webhook app failures", () => {
       const answer = await post(`${served.url}/pvc/mutate`, review("PersistentVolumeClaim", claimObject));
       expect(answer).toMatchObject({ status: 503, body: { message: "no answer within the 50 ms request deadline" } });
     });
+  });
+
+  it("ends a review's lookups once it is answered or its deadline has passed", async () => {
+    const hanging: ClusterLookup = {
+      storageClass: () => new Promise(() => undefined),
+      storageClasses: () => new Promise(() => undefined),
+      persistentVolumeClaim: () => new Promise(() => undefined),
+    };
+    const signals: AbortSignal[] = [];
+    const recording = (signal: AbortSignal) => {
+      signals.push(signal);
+      return signals.length === 1 ? lookup : hanging;
+    };
+    await withServer({ lookupFor: recording, requestTimeoutMs: 50 }, async (served) => {
+      expect(await post(`${served.url}/pod/mutate`, review("Pod", podObject))).toMatchObject({ status: 200 });
+      expect(await post(`${served.url}/pod/mutate`, review("Pod", podObject))).toMatchObject({ status: 503 });
+    });
+    expect(signals.map((signal) => signal.aborted)).toEqual([true, true]);
   });
 
   it("answers 500 with the message of an unexpected failure", async () => {

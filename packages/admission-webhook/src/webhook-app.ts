@@ -18,7 +18,8 @@ import { mutatePersistentVolumeClaim } from "./pvc-mutator.js";
 
 /** Options of createWebhookApp. */
 export interface WebhookAppOptions {
-  readonly lookup: ClusterLookup;
+  /** The cluster state one admission reads; its API reads must end when the signal aborts. */
+  readonly lookupFor: (signal: AbortSignal) => ClusterLookup;
   readonly podHook: boolean;
   readonly pvcHook: boolean;
   /** Deadline for one admission; kube-apiserver gives up after the webhook's timeoutSeconds (at most 10 s). */
@@ -77,7 +78,7 @@ class HttpFailure extends Error {
  *   so failurePolicy decides; any other failure → HTTP 500 likewise.
  */
 export function createWebhookApp(options: WebhookAppOptions): Koa {
-  const { logger, metrics, lookup } = options;
+  const { logger, metrics, lookupFor } = options;
   const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes;
   const enabled = new Map(
     hooks.filter((hook) => (hook.name === "pod" ? options.podHook : options.pvcHook)).map((hook) => [hook.path, hook]),
@@ -140,6 +141,7 @@ export function createWebhookApp(options: WebhookAppOptions): Koa {
   }
 
   async function admissionFor(hook: Hook, uid: string, body: Readonly<Record<string, unknown>>): Promise<Admission> {
+    const review = new AbortController();
     try {
       const request = readAdmissionRequest(uid, body);
       const { group, version, kind } = request.kind;
@@ -147,12 +149,15 @@ export function createWebhookApp(options: WebhookAppOptions): Koa {
         const got = `${group === "" ? "" : group + "/"}${version} ${kind}`;
         return deny(400, `the ${hook.name} hook admits v1 ${hook.kind}, got ${got}`);
       }
-      return await withDeadline(hook.mutate(request, lookup), options.requestTimeoutMs);
+      return await withDeadline(hook.mutate(request, lookupFor(review.signal)), options.requestTimeoutMs);
     } catch (error) {
       if (error instanceof ObjectShapeError) {
         return deny(400, error.message);
       }
       throw error;
+    } finally {
+      // Answered or past the deadline: whatever the hook still reads from the API server is of no use now.
+      review.abort(new Error("the review has ended"));
     }
   }
 

@@ -72,7 +72,7 @@ async function serve(config: WebhookConfig, logger: Logger, kube: KubeClient): P
     metrics,
   });
   const app = createWebhookApp({
-    lookup: cache,
+    lookupFor: (signal) => cache.forReview(signal),
     podHook: config.podHook,
     pvcHook: config.pvcHook,
     requestTimeoutMs: config.requestTimeoutMs,
