@@ -1,5 +1,5 @@
 import { execFile, spawn } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -93,5 +93,46 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== "true")("LVM san
     await sweepSandboxes();
     expect(existsSync(dir)).toBe(false);
     expect(await backingFile(device)).not.toContain(dir);
+  });
+
+  it("leaves a live sandbox's devices to it, even with its files deleted, and reclaims them once its owner died", async () => {
+    const owner = spawn("sleep", ["120"]);
+    const exited = new Promise((resolve) => owner.once("exit", resolve));
+    // Another root (another checkout, another tool) on the same machine: its loop devices are never ours.
+    const otherRoot = mkdtempSync(join(tmpdir(), "lvm-sandbox-other-root-"));
+    const otherEnv = { ...process.env, LVM_SANDBOX_ROOT: otherRoot };
+    const ownDir = mkdtempSync(join(tmpdir(), "lvm-sandbox-live-"));
+    const otherDir = mkdtempSync(join(tmpdir(), "lvm-sandbox-other-"));
+    try {
+      const own = (await execFileAsync(script, ["create", "--owner", String(owner.pid), ownDir, "live", "16M"])).stdout.trim();
+      const other = (
+        await execFileAsync(script, ["create", "--owner", String(owner.pid), otherDir, "other", "16M"], { env: otherEnv })
+      ).stdout.trim();
+      // Both image files deleted while their owner still runs: the devices stay in use, backed by deleted files.
+      rmSync(ownDir, { recursive: true, force: true });
+      rmSync(otherDir, { recursive: true, force: true });
+      expect(await backingFile(own)).toBe(`${ownDir}/disks/live-0.lvm-sandbox.img (deleted)`);
+      expect(await backingFile(other)).toBe(`${otherDir}/disks/other-0.lvm-sandbox.img (deleted)`);
+
+      // Another sandbox's create sweeps this root: both live devices survive.
+      track(await createSandbox({ volumeGroups: [{ name: "sweeper", sizes: ["16M"] }] }));
+      expect(await backingFile(own)).toContain(ownDir);
+      expect(await backingFile(other)).toContain(otherDir);
+
+      owner.kill("SIGKILL");
+      await exited;
+      await sweepSandboxes();
+      expect(await backingFile(own)).not.toContain(ownDir);
+      // Dead owner or not, a sweep of this root never touches another root's devices: that root's own sweep does.
+      expect(await backingFile(other)).toContain(otherDir);
+      await execFileAsync(script, ["sweep"], { env: otherEnv });
+      expect(await backingFile(other)).not.toContain(otherDir);
+    } finally {
+      owner.kill("SIGKILL");
+      await execFileAsync(script, ["sweep"], { env: otherEnv }).catch(() => undefined);
+      rmSync(otherRoot, { recursive: true, force: true });
+      rmSync(ownDir, { recursive: true, force: true });
+      rmSync(otherDir, { recursive: true, force: true });
+    }
   });
 });
