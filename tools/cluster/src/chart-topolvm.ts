@@ -401,6 +401,14 @@ export async function startTopolvmFromChart(cluster: LocalCluster, options: Star
             return arg;
           });
         } else if (kind === "csi-provisioner" || kind === "csi-resizer") {
+          const ownerLevel = /^--capacity-ownerref-level=(\d+)$/.exec(args.find((arg) => arg.startsWith("--capacity-ownerref-level=")) ?? "");
+          if (ownerLevel !== null && Number(ownerLevel[1]) > 0) {
+            throw new Error(
+              `${container.name} of ${pod.name}: --capacity-ownerref-level=${ownerLevel[1]} makes csi-provisioner look up its own Pod ` +
+                "(and ReplicaSet, Deployment) as the owner of its CSIStorageCapacity objects, and no such Pod exists without kubelet: " +
+                "run the chart with scheduler.enabled here, or startTopolvm with scheduling: \"capacity-tracking\"",
+            );
+          }
           if (!args.some((arg) => arg.startsWith("--kubeconfig"))) {
             const kubeconfig = await kubeconfigOf(pod);
             args = [...args, `--kubeconfig=${kubeconfig}`];

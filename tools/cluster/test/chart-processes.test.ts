@@ -332,4 +332,18 @@ describe.skipIf(missing.length > 0 && process.env.CI !== "true")("TopoLVM starte
     );
     expect(refused.flat()).toEqual([]);
   });
+
+  it("refuses Storage Capacity Tracking, whose csi-provisioner looks up a Pod that does not exist without kubelet", async () => {
+    const { cluster } = env();
+    await expect(
+      startTopolvmFromChart(cluster, {
+        values: {
+          lvmd: perNodeLvmdValues(await cluster.nodes()),
+          webhook: { certManager: { enabled: false }, caBundle },
+          scheduler: { enabled: false },
+          controller: { storageCapacityTracking: { enabled: true } },
+        },
+      }),
+    ).rejects.toThrow("--capacity-ownerref-level=2");
+  });
 });
