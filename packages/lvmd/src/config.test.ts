@@ -175,6 +175,15 @@ device-classes:
   });
 });
 
+// Nine lists of nine aliases, eight deep: 9^8 strings if expanded (the "billion laughs" shape).
+const aliasBomb = [
+  'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]',
+  ...["b", "c", "d", "e", "f", "g", "h"].map((name, i) => {
+    const prev = "abcdefg"[i] ?? "a";
+    return `${name}: &${name} [${Array.from({ length: 9 }, () => `*${prev}`).join(", ")}]`;
+  }),
+].join("\n");
+
 describe("loadConfig", () => {
   const dir = mkdtempSync(join(tmpdir(), "lvmd-config-"));
   afterAll(() => {
@@ -191,6 +200,14 @@ describe("loadConfig", () => {
     const path = join(dir, "bad.yaml");
     writeFileSync(path, "device-classes: []\n");
     await expect(loadConfig(path)).rejects.toThrow(`${path}: device-classes: at least one device-class must be listed, got []`);
+  });
+
+  it("reports a YAML alias bomb as a config error naming the file", async () => {
+    const path = join(dir, "bomb.yaml");
+    writeFileSync(path, `${aliasBomb}\n${minimal}`);
+    const loading = loadConfig(path);
+    await expect(loading).rejects.toThrow(ConfigError);
+    await expect(loading).rejects.toThrow(`${path}: not valid YAML: Excessive alias count`);
   });
 
   it("names the file it cannot read", async () => {

@@ -294,14 +294,22 @@ export function validateConfig(doc: unknown): LvmdConfig {
   return { socketName, lvmCommandPrefix, deviceClasses, lvcreateOptionClasses };
 }
 
+/** How many alias expansions a config may cause (yaml's default); a config has no need for more. */
+const MAX_ALIAS_COUNT = 100;
+
 /** Parses and validates the text of an lvmd.yaml. */
 export function parseConfig(text: string): LvmdConfig {
   let doc: unknown;
   try {
-    doc = parse(text, { uniqueKeys: true });
+    doc = parse(text, { uniqueKeys: true, maxAliasCount: MAX_ALIAS_COUNT });
   } catch (err) {
     if (err instanceof YAMLParseError) {
       throw new ConfigError(`not valid YAML: ${err.message}`);
+    }
+    // yaml throws a ReferenceError for an alias it will not expand (too many, as in a
+    // "billion laughs" bomb, or an unresolvable one): a fault of the file, not of lvmd.
+    if (err instanceof ReferenceError) {
+      throw new ConfigError(`not valid YAML: ${err.message} (at most ${MAX_ALIAS_COUNT} alias expansions)`);
     }
     throw err;
   }

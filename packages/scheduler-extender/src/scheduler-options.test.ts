@@ -42,6 +42,27 @@ describe("parseSchedulerOptions", () => {
   });
 });
 
+// Nine lists of nine aliases, eight deep: 9^8 strings if expanded (the "billion laughs" shape).
+const aliasBomb = [
+  'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]',
+  ...["b", "c", "d", "e", "f", "g", "h"].map((name, i) => {
+    const prev = "abcdefg"[i] ?? "a";
+    return `${name}: &${name} [${Array.from({ length: 9 }, () => `*${prev}`).join(", ")}]`;
+  }),
+].join("\n");
+
+describe("parseSchedulerOptions and aliases", () => {
+  it("reports a YAML alias bomb as an options error naming the file", () => {
+    expect(() => parseSchedulerOptions(aliasBomb, "opts.yaml")).toThrow(SchedulerOptionsError);
+    expect(() => parseSchedulerOptions(aliasBomb, "opts.yaml")).toThrow("opts.yaml: Excessive alias count");
+  });
+
+  it("still expands a few aliases", () => {
+    const options = parseSchedulerOptions("divisors:\n  ssd: &two 2\n  hdd: *two\n", "opts.yaml");
+    expect(options.divisors.byDeviceClass.get("hdd")).toBe(2);
+  });
+});
+
 describe("parseListenAddress", () => {
   it.each([
     [":9251", { host: "", port: 9251 }],

@@ -76,6 +76,9 @@ export function schedulerOptionsFrom(raw: unknown): SchedulerOptions {
   return { listen, divisors: { defaultDivisor, byDeviceClass } };
 }
 
+/** How many alias expansions an options file may cause (yaml's default); it has no need for more. */
+const maxAliasCount = 100;
+
 /** Parses the YAML text of an options file; `source` names it in errors. */
 export function parseSchedulerOptions(text: string, source: string): SchedulerOptions {
   const document = parseDocument(text, { uniqueKeys: true });
@@ -83,8 +86,18 @@ export function parseSchedulerOptions(text: string, source: string): SchedulerOp
   if (firstError !== undefined) {
     throw new SchedulerOptionsError(`${source}: ${firstError.message}`);
   }
+  let raw: unknown;
   try {
-    return schedulerOptionsFrom(document.toJS());
+    raw = document.toJS({ maxAliasCount });
+  } catch (error) {
+    // yaml throws a ReferenceError for aliases it will not expand (an alias bomb, an unresolvable alias).
+    if (error instanceof ReferenceError) {
+      throw new SchedulerOptionsError(`${source}: ${error.message} (at most ${maxAliasCount} alias expansions)`);
+    }
+    throw error;
+  }
+  try {
+    return schedulerOptionsFrom(raw);
   } catch (error) {
     if (error instanceof SchedulerOptionsError) {
       throw new SchedulerOptionsError(`${source}: ${error.message}`);

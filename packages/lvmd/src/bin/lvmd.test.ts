@@ -13,6 +13,15 @@ function run(...args: string[]): { status: number | null; stdout: string; stderr
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+// Nine lists of nine aliases, eight deep: 9^8 strings if expanded (the "billion laughs" shape).
+const aliasBomb = [
+  'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]',
+  ...["b", "c", "d", "e", "f", "g", "h"].map((name, i) => {
+    const prev = "abcdefg"[i] ?? "a";
+    return `${name}: &${name} [${Array.from({ length: 9 }, () => `*${prev}`).join(", ")}]`;
+  }),
+].join("\n");
+
 // Each case starts node with tsx (seconds each on a loaded 2-core machine): far more time than the unit default.
 describe("lvmd", { timeout: 120_000 }, () => {
   afterAll(() => {
@@ -43,6 +52,15 @@ describe("lvmd", { timeout: 120_000 }, () => {
     const { status, stderr } = run("--config", config);
     expect(status).toBe(1);
     expect(stderr).toContain("device-classes[0].spare-gb: must be a whole number of GiB, 0 or more, got -1");
+  });
+
+  it("exits 1 naming the file of a config that is a YAML alias bomb, without a stack", () => {
+    const config = join(dir, "bomb.yaml");
+    writeFileSync(config, `${aliasBomb}\ndevice-classes:\n  - { name: ssd, volume-group: vg }\n`);
+    const { status, stderr } = run("--config", config);
+    expect(status).toBe(1);
+    expect(stderr).toContain(`${config}: not valid YAML: Excessive alias count`);
+    expect(stderr).not.toMatch(/ReferenceError|\n\s+at /);
   });
 
   it("lvmd health exits 1 when nothing serves the socket", () => {
