@@ -3,6 +3,7 @@
 import { ApiException } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clusterPrerequisitesMissing } from "../../../tools/cluster/src/index.js";
+import { maxFallbackReadsPerReview } from "../src/cluster-cache.js";
 import {
   claimManifest as claim,
   claimVolume,
@@ -18,6 +19,16 @@ const mustRun = process.env.CI === "true";
 const appNamespace = "e2e-app";
 const ignoredNamespace = "e2e-ignored";
 const gi = 1024 ** 3;
+
+/** The Status kube-apiserver refused a request with. */
+async function rejectionOf(creation: Promise<unknown>): Promise<{ code: number; message: string }> {
+  const error: unknown = await creation.then(
+    () => undefined,
+    (rejection: unknown) => rejection,
+  );
+  expect(error).toBeInstanceOf(ApiException);
+  return JSON.parse((error as ApiException<string>).body) as { code: number; message: string };
+}
 
 describe.skipIf(missing.length > 0 && !mustRun)("topolvm-webhook on the local cluster", () => {
   let hooked: HookedCluster | undefined;
@@ -76,6 +87,19 @@ describe.skipIf(missing.length > 0 && !mustRun)("topolvm-webhook on the local cl
     expect(createdPod.spec.containers[0]?.resources?.requests?.["topolvm.cybozu.com/capacity"]).toBeUndefined();
   });
 
+  it("refuses a pod naming more claims missing from the cache than one review reads, as the hook's 503", async () => {
+    const volumes = Array.from({ length: maxFallbackReadsPerReview + 1 }, (_, i) => claimVolume(`missing-${i}`));
+    const status = await rejectionOf(objects().create(pod(appNamespace, "many-missing", volumes)));
+    expect(status.message).toMatch(/^Internal error occurred: failed calling webhook "pod-hook\.topolvm\.cybozu\.com": /);
+    expect(status.message).toContain(`more than ${maxFallbackReadsPerReview} objects the review reads are missing from the cache`);
+  });
+
+  it("lets kube-apiserver's validation refuse an empty claimName: the hook skips it", async () => {
+    const status = await rejectionOf(objects().create(pod(appNamespace, "empty-claim", [{ name: "data", persistentVolumeClaim: { claimName: "" } }])));
+    expect(status.code).toBe(422);
+    expect(status.message).toContain("spec.volumes[0].persistentVolumeClaim.claimName: Required value");
+  });
+
   describe("with the webhook stopped", () => {
     beforeAll(async () => {
       expect(await hooked?.webhook.stop("SIGTERM")).toBe(0);
@@ -97,12 +121,7 @@ describe.skipIf(missing.length > 0 && !mustRun)("topolvm-webhook on the local cl
     });
 
     it("rejects pods with TopoLVM claims elsewhere (failurePolicy Fail)", async () => {
-      const error: unknown = await objects().create(pod(appNamespace, "blocked", [claimVolume("data")])).then(
-        () => undefined,
-        (rejection: unknown) => rejection,
-      );
-      expect(error).toBeInstanceOf(ApiException);
-      const status = JSON.parse((error as ApiException<string>).body) as { code: number; message: string };
+      const status = await rejectionOf(objects().create(pod(appNamespace, "blocked", [claimVolume("data")])));
       expect(status.code).toBe(500);
       expect(status.message).toMatch(/^Internal error occurred: failed calling webhook "pod-hook\.topolvm\.cybozu\.com": /);
     });

@@ -1,6 +1,8 @@
 /** Hands out buffers for request bodies and answers, reusing one for the large ones. */
 export interface BufferPool {
   acquire(sizeBytes: number): Buffer;
+  /** A buffer of `sizeBytes` only if one is free without allocating, else undefined. */
+  acquireExisting(sizeBytes: number): Buffer | undefined;
   /** Gives a buffer back; nothing may read it afterwards. */
   release(buffer: Buffer): void;
 }
@@ -31,6 +33,13 @@ export function createBufferPool(minPooledBytes = 1024 * 1024, idleReleaseMs = d
       }
       if (slot === undefined || slot.length < sizeBytes) {
         slot = Buffer.allocUnsafeSlow(sizeBytes);
+      }
+      inUse = true;
+      return slot.subarray(0, sizeBytes);
+    },
+    acquireExisting(sizeBytes) {
+      if (sizeBytes < minPooledBytes || inUse || slot === undefined || slot.length < sizeBytes) {
+        return undefined;
       }
       inUse = true;
       return slot.subarray(0, sizeBytes);

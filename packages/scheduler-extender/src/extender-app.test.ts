@@ -4,7 +4,12 @@ import { until } from "../../../tools/eventually.js";
 import { openRequest, type RawResponse } from "../test/support/raw-request.js";
 import { createExtenderApp, type ExtenderAppOptions } from "./extender-app.js";
 import type { NodeCapacitySource } from "./extender-verbs.js";
-import { startExtenderServer, type ExtenderServer } from "./extender-server.js";
+import {
+  defaultRequestTimeouts,
+  startExtenderServer,
+  type ExtenderServer,
+  type RequestTimeouts,
+} from "./extender-server.js";
 import { createExtenderMetrics } from "./metrics.js";
 import { defaultBodyLimitBytes } from "./request-body.js";
 
@@ -24,7 +29,10 @@ afterEach(async () => {
   servers = [];
 });
 
-async function start(overrides: Partial<ExtenderAppOptions> = {}): Promise<{ url: string; server: ExtenderServer }> {
+async function start(
+  overrides: Partial<ExtenderAppOptions> = {},
+  timeouts?: RequestTimeouts,
+): Promise<{ url: string; server: ExtenderServer }> {
   const app = createExtenderApp({
     context: { divisors: { defaultDivisor: 1, byDeviceClass: new Map() }, nodeCache: undefined },
     metrics: createExtenderMetrics({ processMetrics: false }),
@@ -32,7 +40,7 @@ async function start(overrides: Partial<ExtenderAppOptions> = {}): Promise<{ url
     notReadyReason: () => undefined,
     ...overrides,
   });
-  const server = await startExtenderServer(app, { host: "127.0.0.1", port: 0 });
+  const server = await startExtenderServer(app, { host: "127.0.0.1", port: 0 }, timeouts);
   servers.push(server);
   return { url: `http://127.0.0.1:${server.address.port}`, server };
 }
@@ -188,5 +196,86 @@ describe("the extender's HTTP adapter", () => {
     expect(response.headers.connection).toBe("close");
     expect((JSON.parse(response.body) as { Nodes: unknown }).Nodes).toEqual({ items: [nodes.items[1]] });
     await closing;
+  });
+
+  it("answers 503 with Retry-After to a large body over the bytes in flight, and serves small ones", async () => {
+    const mib = 1024 * 1024;
+    const { url } = await start({ maxBodyBytes: 1.5 * mib });
+    const held = openRequest(`${url}/predicate`, { "content-length": mib });
+    held.response.catch(() => undefined);
+    held.request.write("{");
+    await until("the held body to be admitted", async () => {
+      const refused = await send(`${url}/predicate`, { "content-length": mib }, [Buffer.alloc(mib, " ")]);
+      return refused.status === 503 && refused.headers["retry-after"] === "1";
+    });
+    expect((await post(url, "/predicate", JSON.stringify({ Pod: pod, Nodes: nodes }))).status).toBe(200);
+    held.request.destroy();
+    await until("the held body's bytes to be released", async () => {
+      const padded = JSON.stringify({ Pod: pod, Nodes: nodes }).padEnd(mib);
+      return (await post(url, "/predicate", padded)).status === 200;
+    });
+  });
+
+  it("answers 503 with Retry-After beyond the number of bodies in flight", async () => {
+    const { url } = await start({ maxBodies: 1 });
+    const held = openRequest(`${url}/predicate`, { "content-length": 100 });
+    held.response.catch(() => undefined);
+    held.request.write("{");
+    await until("the second body to be refused", async () => {
+      const refused = await post(url, "/predicate", JSON.stringify({ Pod: pod, Nodes: nodes }));
+      return refused.status === 503 && refused.headers.get("retry-after") === "1";
+    });
+    held.request.destroy();
+  });
+
+  it("logs a body cut short as one warning without a stack, and counts it", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const metrics = createExtenderMetrics({ processMetrics: false });
+    const { url } = await start({ logger, metrics });
+    const cut = openRequest(`${url}/prioritize`, { "content-length": 1000 });
+    cut.response.catch(() => undefined);
+    cut.request.write('{"Pod":');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    cut.request.destroy();
+    await until("the abort to be counted", async () =>
+      (await metrics.registry.metrics()).includes('topolvm_scheduler_client_aborts_total{verb="prioritize"} 1'),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(lines.filter((line) => Number(line.level) >= 50)).toEqual([]);
+    const warnings = lines.filter((line) => line.level === 40);
+    expect(warnings).toHaveLength(1);
+    expect(JSON.stringify(warnings[0])).not.toMatch(/stack/);
+  });
+
+  it("answers 400 to a body that is not valid UTF-8 instead of echoing it", async () => {
+    const { url } = await start();
+    const body = Buffer.concat([
+      Buffer.from(JSON.stringify({ Pod: pod, NodeNames: ["good"] }).replace('"good"', '"bad')),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('"]}'),
+    ]);
+    for (const path of ["/predicate", "/prioritize"]) {
+      const response = await send(`${url}${path}`, { "content-length": body.length }, [body]);
+      expect(response.status).toBe(400);
+      expect(response.body).toBe("request body is not valid UTF-8");
+    }
+  });
+
+  it("gives a request 30 s and its headers 10 s, within kube-scheduler's extender timeout", () => {
+    expect(defaultRequestTimeouts).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 });
+  });
+
+  it("cuts a connection whose body arrives too slowly", async () => {
+    const { url } = await start({}, { headersTimeoutMs: 500, requestTimeoutMs: 1000 });
+    const slow = openRequest(`${url}/predicate`, { "content-length": 1000 });
+    slow.request.write("{");
+    const dripping = setInterval(() => slow.request.write(" "), 100);
+    const outcome = await slow.response.then(
+      (response) => response.status,
+      (error: unknown) => (error as Error).message,
+    );
+    clearInterval(dripping);
+    expect(outcome === 408 || outcome === "socket hang up" || outcome === "read ECONNRESET").toBe(true);
   });
 });

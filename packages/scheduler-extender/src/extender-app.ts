@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import Koa from "koa";
 import type { Logger } from "pino";
 import { ExtenderArgsError, parseExtenderArgs, type ExtenderArgs } from "./extender-args.js";
@@ -11,7 +12,14 @@ import {
 } from "./extender-verbs.js";
 import { JsonSyntaxError } from "./json-scan.js";
 import type { ExtenderMetrics, Verb } from "./metrics.js";
-import { HttpError, defaultBodyLimitBytes, readBody } from "./request-body.js";
+import {
+  ClientAbortError,
+  HttpError,
+  createBodyBudget,
+  declaredLength,
+  defaultBodyLimitBytes,
+  readBody,
+} from "./request-body.js";
 
 /** What the HTTP adapter is built from. */
 export interface ExtenderAppOptions {
@@ -21,6 +29,13 @@ export interface ExtenderAppOptions {
   /** Why the extender is not ready (node cache not synced, shutting down), or undefined when it is. */
   readonly notReadyReason: () => string | undefined;
   readonly bodyLimitBytes?: number;
+  /** At most this many bodies are read at once (default 32); more get 503 with Retry-After. */
+  readonly maxBodies?: number;
+  /**
+   * At most this many declared bytes of bodies of 1 MiB or more are in flight at once (default 64 MiB); more get 503
+   * with Retry-After.
+   */
+  readonly maxBodyBytes?: number;
   /**
    * Called once the answer to a request with a body of 1 MiB or more is sent. The bin runs a young-generation GC
    * there, which frees the body's socket chunks at once (see heap-tuning.ts).
@@ -29,6 +44,9 @@ export interface ExtenderAppOptions {
 }
 
 const largeBodyBytes = 1024 * 1024;
+
+/** Error codes of a connection the client closed. */
+const clientGoneCodes = new Set(["ECONNRESET", "EPIPE", "ERR_STREAM_PREMATURE_CLOSE", "HPE_INVALID_EOF_STATE"]);
 
 const routes: Readonly<Record<string, { method: string; verb: Verb }>> = {
   "/predicate": { method: "POST", verb: "predicate" },
@@ -52,6 +70,7 @@ function podName(args: ExtenderArgs): string {
 export function createExtenderApp(options: ExtenderAppOptions): Koa {
   const { context, metrics, logger, afterLargeBody } = options;
   const bodyLimitBytes = options.bodyLimitBytes ?? defaultBodyLimitBytes;
+  const budget = createBodyBudget(options.maxBodies, options.maxBodyBytes);
   const app = new Koa();
   // Bodies run from 64 KiB (5,000 names) to 10 MiB (5,000 Nodes).
   const bodyBuffers = createBufferPool(16 * 1024);
@@ -68,10 +87,29 @@ export function createExtenderApp(options: ExtenderAppOptions): Koa {
     summary: Summary,
     respond: (args: ExtenderArgs, pool: BufferPool) => Buffer,
   ): Promise<void> {
-    const body = await readBody(ctx.req, bodyLimitBytes, bodyBuffers);
+    // A body without a length may grow to the limit: it reserves that much. Bodies under 1 MiB (node names, a small
+    // cluster's Nodes) reserve nothing, so kube-scheduler's ordinary calls still go through while large ones are
+    // refused; their number alone bounds them.
+    const declaredBytes = Math.min(declaredLength(ctx.req) ?? bodyLimitBytes, bodyLimitBytes);
+    const release = budget.admit(declaredBytes < largeBodyBytes ? 0 : declaredBytes);
+    if (release === undefined) {
+      ctx.set("Retry-After", "1");
+      throw new HttpError(503, "too many request bodies in flight; retry later");
+    }
+    let body: Buffer;
+    try {
+      body = await readBody(ctx.req, bodyLimitBytes, bodyBuffers);
+    } finally {
+      release();
+    }
     try {
       if (body.length === 0) {
         throw new HttpError(400, "request body is empty; expected ExtenderArgs JSON");
+      }
+      // JSON text is UTF-8 (RFC 8259), and the answer echoes names and Nodes byte for byte: invalid bytes would make
+      // it invalid JSON.
+      if (!isUtf8(body)) {
+        throw new HttpError(400, "request body is not valid UTF-8");
       }
       let args: ExtenderArgs;
       try {
@@ -141,8 +179,14 @@ export function createExtenderApp(options: ExtenderAppOptions): Koa {
       if (status === 500) {
         logger.error({ err: error, verb }, "request failed");
       }
-      // A body over the limit is left partly unread; only closing the connection keeps the next request on it whole.
-      if (status === 413) {
+      if (error instanceof ClientAbortError) {
+        metrics.observeClientAbort(verb);
+        logger.warn({ verb, ...summary }, error.message);
+        return;
+      }
+      // A body over the limit or refused is left partly unread; only closing the connection keeps the next request
+      // on it whole.
+      if (status === 413 || status === 503) {
         ctx.set("Connection", "close");
       }
       ctx.status = status;
@@ -160,7 +204,18 @@ export function createExtenderApp(options: ExtenderAppOptions): Koa {
       logger.debug(entry, "request served");
     }
   });
-  app.on("error", (error: unknown) => {
+  app.on("error", (error: unknown, ctx?: Koa.Context) => {
+    // A body cut short was counted and logged where it was read; an answer the client did not wait for is counted
+    // here. Neither is a fault of the extender: no error line, no stack.
+    if (ctx?.req.complete === false) {
+      return;
+    }
+    const code = error instanceof Error && "code" in error ? String(error.code) : "";
+    if (clientGoneCodes.has(code)) {
+      metrics.observeClientAbort(routes[ctx?.path ?? ""]?.verb ?? "other");
+      logger.warn({ code }, "the client closed the connection before the answer was sent");
+      return;
+    }
     logger.error({ err: error }, "HTTP response failed");
   });
   return app;

@@ -16,12 +16,34 @@ export interface ExtenderServer {
   close(graceMs: number): Promise<void>;
 }
 
+/** How long a client has to send a request's headers and its whole request. */
+export interface RequestTimeouts {
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+}
+
+/**
+ * kube-scheduler gives up on an extender call after its httpTimeout, 30 s by default: a request still arriving by then
+ * has no one waiting for it. Node's defaults (60 s for headers, 300 s for the request) let slow connections hold their
+ * bodies' memory for minutes.
+ */
+export const defaultRequestTimeouts: RequestTimeouts = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 };
+
 /** Serves a koa application on the given address. */
-export async function startExtenderServer(app: Koa, listen: ListenAddress): Promise<ExtenderServer> {
+export async function startExtenderServer(
+  app: Koa,
+  listen: ListenAddress,
+  timeouts: RequestTimeouts = defaultRequestTimeouts,
+): Promise<ExtenderServer> {
   let isDraining = false;
   const handle = app.callback();
   const inFlight = new Set<ServerResponse>();
-  const server: Server = createServer((request, response) => {
+  const server: Server = createServer({
+    headersTimeout: timeouts.headersTimeoutMs,
+    requestTimeout: timeouts.requestTimeoutMs,
+    // Node checks the two timeouts above this often (30 s by default, which would double the request timeout).
+    connectionsCheckingInterval: Math.min(1000, timeouts.headersTimeoutMs),
+  }, (request, response) => {
     if (isDraining) {
       response.setHeader("Connection", "close");
     } else {

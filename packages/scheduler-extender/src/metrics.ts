@@ -8,6 +8,8 @@ export interface ExtenderMetrics {
   readonly registry: Registry;
   /** Records one finished request. */
   observeRequest(verb: Verb, statusCode: number, durationSeconds: number): void;
+  /** Records one request whose client closed the connection before sending its whole body. */
+  observeClientAbort(verb: Verb): void;
 }
 
 export interface ExtenderMetricsOptions {
@@ -36,6 +38,12 @@ export function createExtenderMetrics(options: ExtenderMetricsOptions): Extender
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
+  const clientAborts = new Counter({
+    name: "topolvm_scheduler_client_aborts_total",
+    help: "Requests whose client closed the connection before the end of the body, by verb.",
+    labelNames: ["verb"] as const,
+    registers: [registry],
+  });
   const { cachedNodes } = options;
   if (cachedNodes !== undefined) {
     new Gauge({
@@ -52,6 +60,9 @@ export function createExtenderMetrics(options: ExtenderMetricsOptions): Extender
     observeRequest(verb, statusCode, durationSeconds) {
       requests.inc({ verb, code: String(statusCode) });
       duration.observe({ verb }, durationSeconds);
+    },
+    observeClientAbort(verb) {
+      clientAborts.inc({ verb });
     },
   };
 }

@@ -12,6 +12,14 @@ export class HttpError extends Error {
   }
 }
 
+/** The client closed the connection before its body was all sent: nothing to answer, nothing wrong here. */
+export class ClientAbortError extends HttpError {
+  constructor() {
+    super(400, "the client closed the connection before the end of the request body");
+    this.name = "ClientAbortError";
+  }
+}
+
 /** Upstream's limit too: 5,000 Nodes of about 2 KB each fit, a runaway client does not. */
 export const defaultBodyLimitBytes = 10 * 1024 * 1024;
 
@@ -19,22 +27,61 @@ function tooLarge(limitBytes: number): HttpError {
   return new HttpError(413, `request body is larger than the limit of ${limitBytes} bytes`);
 }
 
+/** Admits request bodies while both their number and their declared bytes stay under a cap. */
+export interface BodyBudget {
+  /** Reserves `bytes` for one body; returns the release function, or undefined when over a cap. */
+  admit(bytes: number): (() => void) | undefined;
+}
+
 /**
- * Reads a request body of at most `limitBytes`. On overflow it stops reading and rejects with 413 without consuming
- * the rest, so the caller must close the connection after answering.
+ * kube-scheduler sends one request at a time, so these caps only bite a misbehaving client or a burst of them: six
+ * or seven 5,000-Node bodies at once, any number of small ones up to `maxBodies`.
  */
-export function readBody(request: IncomingMessage, limitBytes: number, pool?: BufferPool): Promise<Buffer> {
+export const defaultMaxBodies = 32;
+export const defaultMaxBodyBytes = 64 * 1024 * 1024;
+
+/** Creates a budget of at most `maxBodies` bodies and `maxBytes` declared bytes in flight. */
+export function createBodyBudget(maxBodies = defaultMaxBodies, maxBytes = defaultMaxBodyBytes): BodyBudget {
+  let bodies = 0;
+  let bytesReserved = 0;
+  return {
+    admit(bytes) {
+      if (bodies + 1 > maxBodies || bytesReserved + bytes > maxBytes) {
+        return undefined;
+      }
+      bodies += 1;
+      bytesReserved += bytes;
+      let released = false;
+      return () => {
+        if (!released) {
+          released = true;
+          bodies -= 1;
+          bytesReserved -= bytes;
+        }
+      };
+    },
+  };
+}
+
+/** The body's declared length, or undefined when it has none (chunked) or it is not a number. */
+export function declaredLength(request: IncomingMessage): number | undefined {
   const declared = request.headers["content-length"];
   const declaredBytes = declared === undefined ? undefined : Number(declared);
+  return declaredBytes !== undefined && Number.isSafeInteger(declaredBytes) ? declaredBytes : undefined;
+}
+
+/**
+ * Reads a request body of at most `limitBytes`. On overflow it stops reading and rejects with 413 without consuming
+ * the rest, so the caller must close the connection after answering. Memory grows with the bytes that arrive, never
+ * with the length a client declares: a body lands in the pool's buffer as it arrives only when that buffer already
+ * exists and is free (the steady state of one-at-a-time 5,000-Node requests), else in a list of chunks.
+ */
+export function readBody(request: IncomingMessage, limitBytes: number, pool?: BufferPool): Promise<Buffer> {
+  const declaredBytes = declaredLength(request);
   if (declaredBytes !== undefined && declaredBytes > limitBytes) {
     return Promise.reject(tooLarge(limitBytes));
   }
-  // With a declared length the body lands in one buffer as it arrives: no list of chunks and no second copy of a
-  // body that can be 10 MiB.
-  const whole =
-    declaredBytes === undefined || !Number.isSafeInteger(declaredBytes)
-      ? undefined
-      : (pool?.acquire(declaredBytes) ?? Buffer.allocUnsafe(declaredBytes));
+  const whole = declaredBytes === undefined ? undefined : pool?.acquireExisting(declaredBytes);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let received = 0;
@@ -44,14 +91,17 @@ export function readBody(request: IncomingMessage, limitBytes: number, pool?: Bu
       request.off("error", onError);
       request.off("aborted", onAborted);
     };
+    const fail = (error: HttpError): void => {
+      cleanup();
+      if (whole !== undefined) {
+        pool?.release(whole);
+      }
+      reject(error);
+    };
     const onData = (chunk: Buffer): void => {
       if (received + chunk.length > limitBytes) {
-        cleanup();
-        if (whole !== undefined) {
-          pool?.release(whole);
-        }
         request.pause();
-        reject(tooLarge(limitBytes));
+        fail(tooLarge(limitBytes));
         return;
       }
       if (whole === undefined) {
@@ -64,17 +114,26 @@ export function readBody(request: IncomingMessage, limitBytes: number, pool?: Bu
     };
     const onEnd = (): void => {
       cleanup();
-      resolve(whole ?? Buffer.concat(chunks, received));
+      if (whole !== undefined) {
+        resolve(whole);
+        return;
+      }
+      const body = pool?.acquire(received) ?? Buffer.allocUnsafe(received);
+      let at = 0;
+      for (const chunk of chunks) {
+        at += chunk.copy(body, at);
+      }
+      resolve(body);
     };
     const onError = (error: Error): void => {
-      cleanup();
-      if (whole !== undefined) {
-        pool?.release(whole);
-      }
-      reject(new HttpError(400, `reading the request body failed: ${error.message}`));
+      fail(
+        "code" in error && error.code === "ECONNRESET"
+          ? new ClientAbortError()
+          : new HttpError(400, `reading the request body failed: ${error.message}`),
+      );
     };
     const onAborted = (): void => {
-      onError(new Error("the client closed the connection"));
+      fail(new ClientAbortError());
     };
     request.on("data", onData);
     request.on("end", onEnd);
