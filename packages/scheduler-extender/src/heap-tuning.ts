@@ -19,8 +19,9 @@ import { runInNewContext } from "node:vm";
  * - Under concurrent large bodies, chunks outlive a young-generation GC or two and move to the old generation, which
  *   no request path fills up enough to collect: hundreds of MB stayed resident for minutes after a burst. So a full
  *   GC runs once `quietMs` passed without another large body (a few ms with this small heap, never on the busy path).
+ *   The default is just over the 30 s after which the app's buffer pools let their buffers go, so it frees those too.
  */
-export function tuneHeap(quietMs = 1000): () => void {
+export function tuneHeap(quietMs = 35_000): () => void {
   setFlagsFromString("--heap-growing-percent=300");
   setFlagsFromString("--semi-space-growth-factor=1");
   // V8 installs gc() in contexts created after the flag is set. A Node whose V8 did not would only lose the hint.
