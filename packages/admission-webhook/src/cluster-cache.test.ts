@@ -35,6 +35,8 @@ interface FakeApiServer {
   readonly gets: string[];
   /** Reads of "slow" objects the client gave up on (the connection closed before an answer). */
   readonly abandoned: string[];
+  /** The most single-object reads that were open at once. */
+  readonly maxGetsInFlight: number;
   close(): Promise<void>;
 }
 
@@ -42,7 +44,7 @@ async function startFakeApiServer(): Promise<FakeApiServer> {
   const storageClassWatches = new Set<ServerResponse>();
   const gets: string[] = [];
   const abandoned: string[] = [];
-  const state = { failLists: 0 };
+  const state = { failLists: 0, getsInFlight: 0, maxGetsInFlight: 0 };
   const json = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { "Content-Type": "application/json" });
     res.end(JSON.stringify(body));
@@ -78,6 +80,11 @@ async function startFakeApiServer(): Promise<FakeApiServer> {
         break;
     }
     gets.push(url.pathname);
+    state.getsInFlight += 1;
+    state.maxGetsInFlight = Math.max(state.maxGetsInFlight, state.getsInFlight);
+    res.on("close", () => {
+      state.getsInFlight -= 1;
+    });
     const claimPath = /^\/api\/v1\/namespaces\/([^/]+)\/persistentvolumeclaims\/([^/]+)$/.exec(url.pathname);
     const [, namespace = "", name = ""] = claimPath ?? [];
     if (name === "late") {
@@ -110,6 +117,9 @@ async function startFakeApiServer(): Promise<FakeApiServer> {
     },
     gets,
     abandoned,
+    get maxGetsInFlight() {
+      return state.maxGetsInFlight;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -251,7 +261,7 @@ describe("createClusterCache", () => {
     expect(api.gets.at(-1)).toBe("/apis/storage.k8s.io/v1/storageclasses/gone");
   });
 
-  it("turns a pod naming 10,000 missing PVCs into at most maxFallbackReadsPerReview API reads", async () => {
+  it("turns a pod naming 10,000 missing PVCs into at most maxFallbackReadsPerReview API reads, one at a time", async () => {
     const { cache, api } = await start();
     await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
     const volumes = Array.from({ length: 10_000 }, (_, i) => ({ name: `v${i}`, persistentVolumeClaim: { claimName: `missing-${i % 5000}` } }));
@@ -259,7 +269,8 @@ describe("createClusterCache", () => {
     const request = { uid: "u", kind: { group: "", version: "v1", kind: "Pod" }, operation: "CREATE", namespace: "app", object: pod };
     await expect(mutatePod(request, review(cache))).rejects.toBeInstanceOf(LookupUnavailableError);
     expect(api.gets).toHaveLength(maxFallbackReadsPerReview);
-  });
+    expect(api.maxGetsInFlight).toBe(1);
+  }, 30_000);
 
   it("never reads an empty or invalid name from the API server: no such object exists", async () => {
     const { cache, api } = await start();
