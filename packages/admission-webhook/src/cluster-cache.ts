@@ -158,7 +158,7 @@ export function createClusterCache(options: ClusterCacheOptions): ClusterCache {
       if (!watched.informer.synced()) {
         throw new LookupUnavailableError(`the ${watched.kind} cache has not synced with the API server yet`);
       }
-      // A name no object can have is not one: it never reaches the API as a path ("" would make it a LIST).
+      // No object can have such a name, so there is nothing to read; in a path, "" would turn the read into a LIST.
       if (!isObjectName(name) || (namespace !== undefined && !isNamespaceName(namespace))) {
         return undefined;
       }

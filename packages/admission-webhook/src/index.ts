@@ -11,7 +11,12 @@ export {
   readAdmissionRequest,
   statusBody,
 } from "./admission-review.js";
-export { type ClusterCache, type ClusterCacheOptions, createClusterCache } from "./cluster-cache.js";
+export {
+  type ClusterCache,
+  type ClusterCacheOptions,
+  createClusterCache,
+  maxFallbackReadsPerReview,
+} from "./cluster-cache.js";
 export {
   type ClaimInfo,
   type ClusterLookup,
