@@ -17,10 +17,12 @@ export type { ExecOptions, ExecResult, Executor } from "./executor.js";
 export type { LogicalVolume, VolumeGroup, VolumeGroupReport } from "./report.js";
 export {
   maxNameLength,
+  maxTagCount,
   maxTagLength,
   reservedLvPrefixes,
   reservedLvSubstrings,
   validateLvName,
   validateTag,
+  validateTags,
   validateVgName,
 } from "./validation.js";

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { thrown } from "../test/support.js";
 import {
+  maxTagCount,
   reservedLvSubstrings,
   validateCount,
   validateLvName,
@@ -92,6 +93,14 @@ describe("tags", () => {
     expect(validateTags(["a", "b"])).toEqual(["a", "b"]);
     expect(thrown(() => validateTags(["a", "b c"])).message).toMatch(/tags entry "b c"/);
     expect(thrown(() => validateTags("a")).message).toMatch(/must be an array/);
+  });
+
+  it("accepts up to 32 tags in one list and rejects more, naming the limit and the count", () => {
+    const tags = Array.from({ length: maxTagCount }, (_, i) => `t${i}`);
+    expect(validateTags(tags)).toEqual(tags);
+    const error = thrown(() => validateTags([...tags, "one-more"]));
+    expect(error.code).toBe("InvalidArgument");
+    expect(error.message).toBe("tags may hold at most 32 tags, got 33");
   });
 });
 

@@ -5,8 +5,18 @@ import { LvmError } from "./lvm-error.js";
 
 /** Longest VG or LV name LVM accepts, and longest `vg/lv` full name it accepts for an LV. */
 export const maxNameLength = 127;
-/** Longest tag this library accepts (LVM itself sets no limit). */
+/**
+ * Longest tag this library accepts. lvm2's own validate_tag checks only the charset ("FIXME: Is unlimited tag size
+ * support needed?"): what bounds tags is the VG metadata, which must fit in half of each metadata area (521,472
+ * bytes of the default 1 MiB area, lvm2 2.03.16). One LV with 512 tags of 1,024 characters overflows it
+ * ("exceeds maximum metadata size"), so a call is bounded by count and length together.
+ */
 export const maxTagLength = 1024;
+/**
+ * Most tags one call may set. With maxTagLength, at most 32 KiB of tags per call, about 6% of the default
+ * metadata area's usable half, so no single request can fill the VG's metadata.
+ */
+export const maxTagCount = 32;
 
 const nameCharset = /^[A-Za-z0-9+_.-]+$/;
 const tagCharset = /^[A-Za-z0-9_+.\-/=!:&#]+$/;
@@ -87,10 +97,11 @@ export function validateTag(value: unknown, field = "tags"): string {
   return value;
 }
 
-/** Checks a tag list (an absent list is empty). */
+/** Checks a tag list (an absent list is empty) of at most maxTagCount tags. */
 export function validateTags(value: unknown, field = "tags"): string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw invalid(`${field} must be an array of strings, got ${describe(value)}`);
+  if (value.length > maxTagCount) throw invalid(`${field} may hold at most ${maxTagCount} tags, got ${value.length}`);
   return value.map((tag: unknown) => validateTag(tag, field));
 }
 

@@ -72,6 +72,29 @@ describe("CreateLV", () => {
     expect(fake.commands[0]).toEqual(["lvcreate", "-n", "v1", "-L", `${8 * MiB}b`, "-W", "y", "-y", "--type", "raid1", "-m", "1", "vg"]);
   });
 
+  it.each([
+    ["33 tags", Array.from({ length: 33 }, (_, i) => `t${i}`), "tags may hold at most 32 tags, got 33"],
+    ["a tag of 1025 characters", ["t".repeat(1025)], "is longer than 1024 characters"],
+    ["a tag with a space", ["a b"], 'tags entry "a b" may contain only'],
+  ])("refuses %s with InvalidArgument before taking the VG or running LVM", async (_what, tags, message) => {
+    const { fake, lv } = await setup();
+    const error = await lv.createLV(createReq({ name: "v1", sizeBytes: BigInt(8 * MiB), tags })).then(
+      () => undefined,
+      (err: unknown) => toConnectError(err),
+    );
+    expect(error?.code).toBe(Code.InvalidArgument);
+    expect(error?.rawMessage).toContain(message);
+    expect(fake.commands).toEqual([]);
+  });
+
+  it("accepts 32 tags of 1024 characters", async () => {
+    const { fake, lv } = await setup();
+    const tags = Array.from({ length: 32 }, (_, i) => `${"t".repeat(1020)}${String(i).padStart(4, "0")}`);
+    const created = await lv.createLV(createReq({ name: "v1", sizeBytes: BigInt(8 * MiB), tags }));
+    expect(created.volume.tags).toEqual(tags);
+    expect(fake.commands[0]?.filter((arg) => arg === "--addtag")).toHaveLength(32);
+  });
+
   it("answers Internal for an unknown lvcreate-option-class, as upstream does, without running LVM", async () => {
     const { fake, lv } = await setup();
     expect(await codeOf(lv.createLV(createReq({ name: "v1", sizeBytes: BigInt(8 * MiB), lvcreateOptionClass: "nope" })))).toBe(Code.Internal);
@@ -162,6 +185,7 @@ describe("CreateLVSnapshot", () => {
     ["a snapshot smaller than its source", { sourceVolume: "thin1", accessType: "rw", sizeBytes: BigInt(MiB) }, Code.OutOfRange],
     ["an unknown access type", { sourceVolume: "thin1", accessType: "rx" }, Code.InvalidArgument],
     ["a missing source name", { accessType: "rw" }, Code.InvalidArgument],
+    ["33 tags", { sourceVolume: "thin1", accessType: "rw", tags: Array.from({ length: 33 }, (_, i) => `t${i}`) }, Code.InvalidArgument],
     ["more than the pool can overprovision", { sourceVolume: "thin1", accessType: "rw", sizeBytes: BigInt(3 * GiB) + 1n }, Code.ResourceExhausted],
   ])("refuses %s before running LVM", async (_what, init, code) => {
     const { fake, lv } = await setup();

@@ -6,7 +6,7 @@ import type { DeviceClass, LvmdConfig } from "./config.js";
 import { invalidArgument } from "./errors.js";
 import { allocatableBytes, inClass } from "./free-bytes.js";
 import { roundToExtents, type LvRecord, type VgRecord } from "./model.js";
-import { requestedBytes, requireLvName, resolveDeviceClass, toLogicalVolume } from "./requests.js";
+import { requestedBytes, requireLvName, requireTags, resolveDeviceClass, toLogicalVolume } from "./requests.js";
 import { lvRecordOf, type VolumeStore } from "./volume-store.js";
 
 // Upstream refuses thick sizes that are not whole 4 KiB blocks before running lvcreate.
@@ -100,6 +100,7 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
   return {
     async createLV(req) {
       const { name, dc, sizeBytes } = sizedRequest(config, req);
+      const tags = requireTags(req.tags);
       const options = lvcreateOptions(config, dc, req.lvcreateOptionClass);
       const log = logger.child({ rpc: "CreateLV", lv: name, deviceClass: dc.name });
 
@@ -129,7 +130,7 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
             vgName: vg.name,
             name,
             sizeBytes,
-            tags: req.tags,
+            tags,
             ...(dc.thinPool === undefined ? {} : { thinPool: dc.thinPool.name }),
             ...options,
           });
@@ -147,7 +148,7 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
             sizeBytes: allocatedBytes,
             devMajor: 0,
             devMinor: 0,
-            tags: [...req.tags],
+            tags,
             attr: "",
             poolLv: dc.thinPool?.name ?? "",
             origin: "",
@@ -227,6 +228,7 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
     async createLVSnapshot(req) {
       const name = requireLvName(req.name, "name");
       const source = requireLvName(req.sourceVolume, "source_volume");
+      const tags = requireTags(req.tags);
       const dc = resolveDeviceClass(config, req.deviceClass);
       const pool = dc.thinPool;
       if (pool === undefined) {
@@ -269,7 +271,7 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
           }
           let created: LogicalVolume;
           try {
-            created = await lvm.createSnapshot({ vgName: vg.name, sourceName: source, name, tags: req.tags });
+            created = await lvm.createSnapshot({ vgName: vg.name, sourceName: source, name, tags });
           } catch (err) {
             return { result: await adoptOnConflict(err, reread, sameSnapshot) };
           }

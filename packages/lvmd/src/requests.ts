@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { validateLvName } from "@topolvm/lvm-exec";
+import { validateLvName, validateTags } from "@topolvm/lvm-exec";
 import { lvmd } from "@topolvm/proto";
 import { findDeviceClass, type DeviceClass, type LvmdConfig } from "./config.js";
 import { invalidArgument, notFound } from "./errors.js";
@@ -23,6 +23,14 @@ export function requireLvName(value: string, field: string): string {
     throw invalidArgument(`${field} is required`);
   }
   return validateLvName(value, field);
+}
+
+/**
+ * The tags of a create request, checked before any lock is taken or command runs: LVM's tag charset, at most
+ * lvm-exec's maxTagCount tags of maxTagLength characters (more would fill the VG metadata); InvalidArgument.
+ */
+export function requireTags(tags: readonly string[]): string[] {
+  return validateTags(tags, "tags");
 }
 
 /**
