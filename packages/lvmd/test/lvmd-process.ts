@@ -21,8 +21,14 @@ export interface LvmdProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-// Generous: in the TCG VM on a loaded machine, lvmd and the first health call each take seconds.
-const START_TIMEOUT_MS = 120_000;
+/**
+ * How long a test waits for lvmd to report SERVING. Generous: these are correctness tests, and in the TCG VM on a
+ * loaded, shared machine lvmd and the first health call each take seconds. A hook that starts lvmd allows
+ * `lvmdStartHookTimeoutMs`, so this deadline (which prints what lvmd wrote) fires before the hook's own timeout.
+ */
+export const lvmdStartTimeoutMs = 120_000;
+/** A beforeAll timeout for a hook that makes a sandbox and starts lvmd once: the start deadline plus room for the rest. */
+export const lvmdStartHookTimeoutMs = lvmdStartTimeoutMs + 180_000;
 
 export async function startLvmd(args: readonly string[], env: Record<string, string>, socketPath: string): Promise<LvmdProcess> {
   const child = spawn(process.execPath, [...shebangNodeFlags(), lvmdBin, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
@@ -32,14 +38,19 @@ export async function startLvmd(args: readonly string[], env: Record<string, str
   const exited = new Promise<number | null>((resolve) => {
     child.once("exit", resolve);
   });
-  const deadline = Date.now() + START_TIMEOUT_MS;
+  const startedAt = Date.now();
+  let lastHealth = "no answer yet";
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`lvmd exited with ${child.exitCode}:\n${output}`);
-    const status = await checkHealth(socketPath, 5_000).catch(() => undefined);
+    if (child.exitCode !== null) throw new Error(`lvmd exited with ${child.exitCode} before it was healthy; it wrote:\n${output}`);
+    const status = await checkHealth(socketPath, 5_000).catch((err: unknown) => {
+      lastHealth = err instanceof Error ? err.message : String(err);
+      return undefined;
+    });
     if (status === ServingStatus.SERVING) break;
-    if (Date.now() > deadline) {
+    if (status !== undefined) lastHealth = `status ${ServingStatus[status]}`;
+    if (Date.now() - startedAt > lvmdStartTimeoutMs) {
       child.kill("SIGKILL");
-      throw new Error(`lvmd did not become healthy:\n${output}`);
+      throw new Error(`lvmd was not healthy after ${lvmdStartTimeoutMs} ms (last health check: ${lastHealth}); it wrote:\n${output}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSandbox, sandboxUnavailableReason, type Sandbox } from "../../../tools/lvm-sandbox/index.js";
 import { unixSocketTransport } from "../src/health-client.js";
 import { grpcCode, plainGrpcClient, type PlainGrpcClient } from "./grpc-js-client.js";
-import { lvmdBin, startLvmd, type LvmdProcess } from "./lvmd-process.js";
+import { lvmdBin, lvmdStartHookTimeoutMs, startLvmd, type LvmdProcess } from "./lvmd-process.js";
 
 // The real lvmd process on an LVM sandbox (loop devices, private lvm.conf, activation off), spoken to by a Connect
 // client and by a plain grpc-js client.
@@ -93,7 +93,7 @@ device-classes:
     );
     daemon = await startLvmd(["--config", configPath], sandbox.env, socketPath);
     connectClients();
-  }, 60_000);
+  }, lvmdStartHookTimeoutMs);
 
   afterAll(async () => {
     closeClients();

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSandbox, type Sandbox } from "../../../../tools/lvm-sandbox/index.js";
 import { readStart, writePattern } from "../../../../tools/vm/block-device.js";
 import { unixSocketTransport } from "../../src/health-client.js";
-import { startLvmd, type LvmdProcess } from "../lvmd-process.js";
+import { lvmdStartHookTimeoutMs, startLvmd, type LvmdProcess } from "../lvmd-process.js";
 
 // Runs inside the tools/vm VM (started by thin.test.ts), where device-mapper exists: the real lvmd process serves a
 // thin class and a thick class on one activated volume group; thin volumes and snapshots really allocate.
@@ -25,8 +25,8 @@ async function codeOf(call: Promise<unknown>): Promise<Code> {
 }
 
 describe("lvmd on a kernel with device-mapper", () => {
-  let sandbox: Sandbox;
-  let daemon: LvmdProcess;
+  let sandbox: Sandbox | undefined;
+  let daemon: LvmdProcess | undefined;
   let lv: Client<typeof lvmd.LVService>;
   let vg: Client<typeof lvmd.VGService>;
 
@@ -50,11 +50,12 @@ device-classes:
     const transport = unixSocketTransport(socketPath);
     lv = createClient(lvmd.LVService, transport);
     vg = createClient(lvmd.VGService, transport);
-  });
+  }, lvmdStartHookTimeoutMs);
 
+  // After a failed start, only what was made is undone, so the start's own error (with lvmd's output) is the report.
   afterAll(async () => {
-    await daemon.stop();
-    await sandbox.destroy();
+    await daemon?.stop();
+    await sandbox?.destroy();
   });
 
   it("reports the pool's overprovisioned free space and creates active thin volumes in it", async () => {
