@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLvm, execFileExecutor, isLvmError, type Executor, type Lvm } from "../src/index.js";
+import { createLvm, execFileExecutor, isLvmError, maxTagCount, maxTagLength, type Executor, type Lvm } from "../src/index.js";
 import { createSandbox, sandboxUnavailableReason, type Sandbox } from "../../../tools/lvm-sandbox/index.js";
 import { rejection } from "./support.js";
 
@@ -76,6 +76,18 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== "true")("lvm-exe
 
     await lvm.removeLogicalVolume({ vgName: "vg1", name: "data" });
     expect(await lvm.listLogicalVolumes("vg1")).toEqual([]);
+  });
+
+  it("creates an LV with the most tags allowed, and refuses one more before running lvcreate", async () => {
+    const tags = Array.from({ length: maxTagCount }, (_, i) => `${"t".repeat(maxTagLength - 4)}${String(i).padStart(4, "0")}`);
+    const created = await lvm.createLogicalVolume({ vgName: "small", name: "tagged-max", sizeBytes: extent, tags });
+    expect([...created.tags].sort()).toEqual(tags);
+    const before = commands.length;
+    const error = await rejection(lvm.createLogicalVolume({ vgName: "small", name: "tagged-over", sizeBytes: extent, tags: [...tags, "one-more"] }));
+    expect(error.code).toBe("InvalidArgument");
+    expect(error.message).toContain(`at most ${maxTagCount} tags, got ${maxTagCount + 1}`);
+    expect(commands.length).toBe(before);
+    await lvm.removeLogicalVolume({ vgName: "small", name: "tagged-max" });
   });
 
   it("stripes an LV over the two physical volumes of a VG", async () => {
