@@ -112,8 +112,14 @@ try {
   const afterMB = statusMB(pid, "VmRSS");
   await new Promise((resolve) => setTimeout(resolve, settleSeconds * 1000));
   const settledMB = statusMB(pid, "VmRSS");
+  const metrics = await (await fetch(`${scheduler.url}/metrics`)).text();
+  const gauge = (name: string): string =>
+    (Number(new RegExp(`^${name} (\\S+)`, "m").exec(metrics)?.[1] ?? Number.NaN) / 1e6).toFixed(0);
   console.log(`idle RSS ${idleMB.toFixed(0)} MB; peak RSS ${peakMB.toFixed(0)} MB (target <= 250)`);
-  console.log(`RSS at the end of the burst ${afterMB.toFixed(0)} MB, ${settleSeconds} s later ${settledMB.toFixed(0)} MB (target <= 100)`);
+  console.log(
+    `RSS at the end of the burst ${afterMB.toFixed(0)} MB, ${settleSeconds} s later ${settledMB.toFixed(0)} MB (target <= 100): ` +
+      `V8 heap ${gauge("nodejs_heap_size_used_bytes")} MB used of ${gauge("nodejs_heap_size_total_bytes")} MB, external ${gauge("nodejs_external_memory_bytes")} MB`,
+  );
   console.log(`burst bodies (${burstSeconds.toFixed(1)} s): ${count(burst)}`);
   console.log(`slow connections: ${count(slow)}`);
   console.log(
