@@ -13,10 +13,12 @@ app.kubernetes.io/name: {{ .component }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- end }}
 
-{{/* An image of TopoLVM's own: (dict "root" $ "component" "csi-plugin"). */}}
+{{/* An image of TopoLVM's own: (dict "root" $ "component" "csi-plugin"), or its image.components override. */}}
 {{- define "topolvm.image" -}}
 {{- $image := .root.Values.image -}}
-{{- printf "%s/%s:%s" $image.repository .component (default .root.Chart.AppVersion $image.tag) -}}
+{{- $own := index $image.components (camelcase .component | untitle) -}}
+{{- $repository := $own.repository | default (printf "%s/%s" $image.repository .component) -}}
+{{- printf "%s:%s" $repository ($own.tag | default $image.tag | default .root.Chart.AppVersion) -}}
 {{- end }}
 
 {{/* The priorityClassName of a node-local pod: its own, else the chart's PriorityClass. */}}
