@@ -25,6 +25,17 @@ describe("createBufferPool", () => {
     expect(small.length).toBe(100);
   });
 
+  it("replaces its buffer rather than reuse one over four times the size asked for, so a burst's buffer does not stay", () => {
+    const pool = createBufferPool(1024);
+    const big = pool.acquire(64 * 1024);
+    pool.release(big);
+    expect(pool.acquireExisting(4096)).toBeUndefined();
+    const ordinary = pool.acquire(4096);
+    expect(ordinary.buffer).not.toBe(big.buffer);
+    pool.release(ordinary);
+    expect(pool.acquireExisting(4000)?.buffer).toBe(ordinary.buffer);
+  });
+
   it("lets its buffer go once it was unused for idleReleaseMs, and not while it is in use", () => {
     vi.useFakeTimers();
     try {

@@ -20,6 +20,9 @@ const defaultIdleReleaseMs = 30_000;
 export function createBufferPool(minPooledBytes = 1024 * 1024, idleReleaseMs = defaultIdleReleaseMs): BufferPool {
   let slot: Buffer | undefined;
   let inUse = false;
+  // A buffer over four times the size asked for is not reused but replaced: after a burst of big bodies, ordinary
+  // ones would otherwise keep the burst's buffer alive (and its megabytes resident) for as long as they come.
+  const fits = (buffer: Buffer, sizeBytes: number): boolean => buffer.length >= sizeBytes && buffer.length <= sizeBytes * 4;
   const idle = setTimeout(() => {
     if (!inUse) {
       slot = undefined;
@@ -31,14 +34,14 @@ export function createBufferPool(minPooledBytes = 1024 * 1024, idleReleaseMs = d
       if (sizeBytes < minPooledBytes || inUse) {
         return Buffer.allocUnsafe(sizeBytes);
       }
-      if (slot === undefined || slot.length < sizeBytes) {
+      if (slot === undefined || !fits(slot, sizeBytes)) {
         slot = Buffer.allocUnsafeSlow(sizeBytes);
       }
       inUse = true;
       return slot.subarray(0, sizeBytes);
     },
     acquireExisting(sizeBytes) {
-      if (sizeBytes < minPooledBytes || inUse || slot === undefined || slot.length < sizeBytes) {
+      if (sizeBytes < minPooledBytes || inUse || slot === undefined || !fits(slot, sizeBytes)) {
         return undefined;
       }
       inUse = true;
