@@ -12,6 +12,7 @@ import {
   parseConfig,
   type LvmInventory,
 } from "./config.js";
+import { yamlAliasBomb } from "../../../tools/yaml-alias-bomb.js";
 
 const minimal = "device-classes:\n  - name: ssd\n    volume-group: myvg1\n    default: true\n";
 
@@ -175,15 +176,6 @@ device-classes:
   });
 });
 
-// Nine lists of nine aliases, eight deep: 9^8 strings if expanded (the "billion laughs" shape).
-const aliasBomb = [
-  'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]',
-  ...["b", "c", "d", "e", "f", "g", "h"].map((name, i) => {
-    const prev = "abcdefg"[i] ?? "a";
-    return `${name}: &${name} [${Array.from({ length: 9 }, () => `*${prev}`).join(", ")}]`;
-  }),
-].join("\n");
-
 describe("loadConfig", () => {
   const dir = mkdtempSync(join(tmpdir(), "lvmd-config-"));
   afterAll(() => {
@@ -204,7 +196,7 @@ describe("loadConfig", () => {
 
   it("reports a YAML alias bomb as a config error naming the file", async () => {
     const path = join(dir, "bomb.yaml");
-    writeFileSync(path, `${aliasBomb}\n${minimal}`);
+    writeFileSync(path, `${yamlAliasBomb}\n${minimal}`);
     const loading = loadConfig(path);
     await expect(loading).rejects.toThrow(ConfigError);
     await expect(loading).rejects.toThrow(`${path}: not valid YAML: Excessive alias count`);

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { SchedulerOptionsError, loadSchedulerOptions, parseListenAddress, parseSchedulerOptions } from "./scheduler-options.js";
+import { yamlAliasBomb } from "../../../tools/yaml-alias-bomb.js";
 
 describe("parseSchedulerOptions", () => {
   it("defaults listen to :9251 and the divisors to 1", () => {
@@ -42,19 +43,10 @@ describe("parseSchedulerOptions", () => {
   });
 });
 
-// Nine lists of nine aliases, eight deep: 9^8 strings if expanded (the "billion laughs" shape).
-const aliasBomb = [
-  'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]',
-  ...["b", "c", "d", "e", "f", "g", "h"].map((name, i) => {
-    const prev = "abcdefg"[i] ?? "a";
-    return `${name}: &${name} [${Array.from({ length: 9 }, () => `*${prev}`).join(", ")}]`;
-  }),
-].join("\n");
-
 describe("parseSchedulerOptions and aliases", () => {
   it("reports a YAML alias bomb as an options error naming the file", () => {
-    expect(() => parseSchedulerOptions(aliasBomb, "opts.yaml")).toThrow(SchedulerOptionsError);
-    expect(() => parseSchedulerOptions(aliasBomb, "opts.yaml")).toThrow("opts.yaml: Excessive alias count");
+    expect(() => parseSchedulerOptions(yamlAliasBomb, "opts.yaml")).toThrow(SchedulerOptionsError);
+    expect(() => parseSchedulerOptions(yamlAliasBomb, "opts.yaml")).toThrow("opts.yaml: Excessive alias count");
   });
 
   it("still expands a few aliases", () => {

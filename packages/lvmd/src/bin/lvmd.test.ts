@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { yamlAliasBomb } from "../../../../tools/yaml-alias-bomb.js";
 
 const bin = fileURLToPath(new URL("./lvmd.ts", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "lvmd-cli-"));
@@ -12,15 +13,6 @@ function run(...args: string[]): { status: number | null; stdout: string; stderr
   const result = spawnSync(process.execPath, ["--import", "tsx", bin, ...args], { encoding: "utf8" });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
-
-// Nine lists of nine aliases, eight deep: 9^8 strings if expanded (the "billion laughs" shape).
-const aliasBomb = [
-  'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]',
-  ...["b", "c", "d", "e", "f", "g", "h"].map((name, i) => {
-    const prev = "abcdefg"[i] ?? "a";
-    return `${name}: &${name} [${Array.from({ length: 9 }, () => `*${prev}`).join(", ")}]`;
-  }),
-].join("\n");
 
 // Each case starts node with tsx (seconds each on a loaded 2-core machine): far more time than the unit default.
 describe("lvmd", { timeout: 120_000 }, () => {
@@ -56,7 +48,7 @@ describe("lvmd", { timeout: 120_000 }, () => {
 
   it("exits 1 naming the file of a config that is a YAML alias bomb, without a stack", () => {
     const config = join(dir, "bomb.yaml");
-    writeFileSync(config, `${aliasBomb}\ndevice-classes:\n  - { name: ssd, volume-group: vg }\n`);
+    writeFileSync(config, `${yamlAliasBomb}\ndevice-classes:\n  - { name: ssd, volume-group: vg }\n`);
     const { status, stderr } = run("--config", config);
     expect(status).toBe(1);
     expect(stderr).toContain(`${config}: not valid YAML: Excessive alias count`);

@@ -4,17 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { yamlAliasBomb } from "../../../../tools/yaml-alias-bomb.js";
 
 const bin = fileURLToPath(new URL("./topolvm-scheduler.ts", import.meta.url));
-
-// Nine lists of nine aliases, eight deep: 9^8 strings if expanded (the "billion laughs" shape).
-const aliasBomb = [
-  'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]',
-  ...["b", "c", "d", "e", "f", "g", "h"].map((name, i) => {
-    const prev = "abcdefg"[i] ?? "a";
-    return `${name}: &${name} [${Array.from({ length: 9 }, () => `*${prev}`).join(", ")}]`;
-  }),
-].join("\n");
 
 // Each case starts node with tsx (seconds on a loaded 2-core machine): far more time than the unit default.
 describe("topolvm-scheduler", { timeout: 120_000 }, () => {
@@ -30,7 +22,7 @@ describe("topolvm-scheduler", { timeout: 120_000 }, () => {
 
   it("exits 1 naming the file of an options file that is a YAML alias bomb, without a stack", () => {
     const options = join(dir, "bomb.yaml");
-    writeFileSync(options, `${aliasBomb}\n`);
+    writeFileSync(options, `${yamlAliasBomb}\n`);
     const result = spawnSync(process.execPath, ["--import", "tsx", bin, "--config", options], { encoding: "utf8" });
     expect(result.status).toBe(1);
     expect(result.stderr).toContain(`topolvm-scheduler: ${options}: Excessive alias count`);
