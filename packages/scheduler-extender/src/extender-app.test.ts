@@ -266,8 +266,11 @@ describe("the extender's HTTP adapter", () => {
     expect(defaultRequestTimeouts).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 });
   });
 
-  it("cuts a connection whose body arrives too slowly", async () => {
-    const { url } = await start({}, { headersTimeoutMs: 500, requestTimeoutMs: 1000 });
+  it("cuts a connection whose body arrives too slowly, and counts it as a 408, not as a client abort", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const metrics = createExtenderMetrics({ processMetrics: false });
+    const { url } = await start({ logger, metrics }, { headersTimeoutMs: 500, requestTimeoutMs: 1000 });
     const slow = openRequest(`${url}/predicate`, { "content-length": 1000 });
     slow.request.write("{");
     const dripping = setInterval(() => slow.request.write(" "), 100);
@@ -277,5 +280,13 @@ describe("the extender's HTTP adapter", () => {
     );
     clearInterval(dripping);
     expect(outcome === 408 || outcome === "socket hang up" || outcome === "read ECONNRESET").toBe(true);
+    await until("the timeout to be counted", async () =>
+      (await metrics.registry.metrics()).includes('topolvm_scheduler_requests_total{verb="predicate",code="408"} 1'),
+    );
+    expect(await metrics.registry.metrics()).not.toMatch(/^topolvm_scheduler_client_aborts_total\{/m);
+    expect(lines.filter((line) => Number(line.level) >= 50)).toEqual([]);
+    expect(lines.filter((line) => line.level === 40).map((line) => line.msg)).toEqual([
+      "the request was not all sent within the request timeout",
+    ]);
   });
 });

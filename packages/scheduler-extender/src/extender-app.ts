@@ -15,6 +15,7 @@ import type { ExtenderMetrics, Verb } from "./metrics.js";
 import {
   ClientAbortError,
   HttpError,
+  RequestTimeoutError,
   createBodyBudget,
   declaredLength,
   defaultBodyLimitBytes,
@@ -182,6 +183,12 @@ export function createExtenderApp(options: ExtenderAppOptions): Koa {
       if (error instanceof ClientAbortError) {
         metrics.observeClientAbort(verb);
         logger.warn({ verb, ...summary }, error.message);
+        return;
+      }
+      // node:http answered it already; counted as the 408 it was, not as a client that went away.
+      if (error instanceof RequestTimeoutError) {
+        metrics.observeRequest(verb, error.status, Number(process.hrtime.bigint() - startedAt) / 1e9);
+        logger.warn({ verb, status: error.status, ...summary }, error.message);
         return;
       }
       // A body over the limit or refused is left partly unread; only closing the connection keeps the next request

@@ -2,11 +2,11 @@ import { EventEmitter } from "node:events";
 import type { IncomingMessage } from "node:http";
 import { describe, expect, it } from "vitest";
 import { createBufferPool, type BufferPool } from "./buffer-pool.js";
-import { ClientAbortError, createBodyBudget, readBody } from "./request-body.js";
+import { ClientAbortError, RequestTimeoutError, createBodyBudget, readBody } from "./request-body.js";
 
 /** A request that delivers what the test emits. */
 function fakeRequest(headers: Record<string, string>): IncomingMessage & EventEmitter {
-  return Object.assign(new EventEmitter(), { headers, pause: () => undefined }) as unknown as IncomingMessage & EventEmitter;
+  return Object.assign(new EventEmitter(), { headers, socket: { errored: null }, pause: () => undefined }) as unknown as IncomingMessage & EventEmitter;
 }
 
 /** A pool that records the sizes asked of it. */
@@ -33,6 +33,15 @@ describe("readBody", () => {
     request.emit("aborted");
     await expect(reading).rejects.toBeInstanceOf(ClientAbortError);
     expect(sizes.every((size) => size < 1024)).toBe(true);
+  });
+
+  it("tells node:http's request timeout from a client that went away", async () => {
+    const request = fakeRequest({ "content-length": "100" });
+    Object.assign(request.socket, { errored: Object.assign(new Error("Request timeout"), { code: "ERR_HTTP_REQUEST_TIMEOUT" }) });
+    const reading = readBody(request, 100);
+    request.emit("aborted");
+    await expect(reading).rejects.toBeInstanceOf(RequestTimeoutError);
+    await expect(reading).rejects.toMatchObject({ status: 408 });
   });
 
   it("joins the chunks of a body into one buffer", async () => {

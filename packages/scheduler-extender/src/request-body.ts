@@ -20,6 +20,23 @@ export class ClientAbortError extends HttpError {
   }
 }
 
+/**
+ * The client did not send the whole request within the server's request timeout: node:http has already answered 408
+ * and closed the connection.
+ */
+export class RequestTimeoutError extends HttpError {
+  constructor() {
+    super(408, "the request was not all sent within the request timeout");
+    this.name = "RequestTimeoutError";
+  }
+}
+
+/** Why a request's body stopped arriving: node:http's request timeout, or the client going away. */
+function cutShort(request: IncomingMessage): HttpError {
+  const cause: NodeJS.ErrnoException | null = request.socket.errored;
+  return cause?.code === "ERR_HTTP_REQUEST_TIMEOUT" ? new RequestTimeoutError() : new ClientAbortError();
+}
+
 /** Upstream's limit too: 5,000 Nodes of about 2 KB each fit, a runaway client does not. */
 export const defaultBodyLimitBytes = 10 * 1024 * 1024;
 
@@ -128,12 +145,12 @@ export function readBody(request: IncomingMessage, limitBytes: number, pool?: Bu
     const onError = (error: Error): void => {
       fail(
         "code" in error && error.code === "ECONNRESET"
-          ? new ClientAbortError()
+          ? cutShort(request)
           : new HttpError(400, `reading the request body failed: ${error.message}`),
       );
     };
     const onAborted = (): void => {
-      fail(new ClientAbortError());
+      fail(cutShort(request));
     };
     request.on("data", onData);
     request.on("end", onEnd);
