@@ -12,18 +12,14 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import {
-  Health,
-  HealthCheckRequestSchema,
-  HealthCheckResponseSchema,
-  ServingStatus,
-  type HealthCheckRequest,
-  type HealthCheckResponse,
-} from "../../packages/lvmd/src/health-proto.js";
+import { health } from "../../packages/proto/src/index.js";
 import { plainGrpcClient } from "../../packages/lvmd/test/grpc-js-client.js";
 
 const calls = Number(process.argv[2] ?? 5000);
 const dir = mkdtempSync(join(tmpdir(), "lvmd-transport-"));
+const { Health, HealthCheckRequestSchema, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus: ServingStatus } = health;
+type HealthCheckRequest = health.HealthCheckRequest;
+type HealthCheckResponse = health.HealthCheckResponse;
 const serving = create(HealthCheckResponseSchema, { status: ServingStatus.SERVING });
 
 const checkDefinition: grpc.MethodDefinition<HealthCheckRequest, HealthCheckResponse> = {

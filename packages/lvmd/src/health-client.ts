@@ -1,7 +1,7 @@
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import net from "node:net";
-import { Health, ServingStatus } from "./health-proto.js";
+import { Health, ServingStatus } from "./health.js";
 
 /** A gRPC transport (Connect client side) to a server on a unix socket. */
 export function unixSocketTransport(socketPath: string): ReturnType<typeof createGrpcTransport> {
@@ -15,4 +15,3 @@ export async function checkHealth(socketPath: string, timeoutMs: number): Promis
   return response.status;
 }
 
-export { ServingStatus };

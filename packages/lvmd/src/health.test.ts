@@ -1,8 +1,10 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createHandlerContext } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
+import { health as healthApi } from "@topolvm/proto";
 import { createHealth } from "./health.js";
-import { Health, HealthCheckRequestSchema, ServingStatus } from "./health-proto.js";
+
+const { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus: ServingStatus } = healthApi;
 
 const ctx = () => createHandlerContext({ service: Health, method: Health.method.check, protocolName: "grpc", requestMethod: "POST", url: "/" });
 

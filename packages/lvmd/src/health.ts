@@ -1,5 +1,12 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { Health, ServingStatus } from "./health-proto.js";
+import { health } from "@topolvm/proto";
+
+/** The grpc.health.v1.Health service descriptor (from @topolvm/proto, re-exported for lvmd's clients). */
+export const Health = health.Health;
+/** grpc.health.v1.HealthCheckResponse.ServingStatus, under its short name. */
+export const ServingStatus = health.HealthCheckResponse_ServingStatus;
+/** A grpc.health.v1.HealthCheckResponse.ServingStatus value. */
+export type ServingStatus = health.HealthCheckResponse_ServingStatus;
 
 /** The grpc.health.v1.Health service: SERVING until markNotServing(), then NOT_SERVING (while draining). */
 export interface HealthState {

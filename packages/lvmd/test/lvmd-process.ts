@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { checkHealth, ServingStatus } from "../src/health-client.js";
+import { checkHealth } from "../src/health-client.js";
+import { ServingStatus } from "../src/health.js";
 
 // The built lvmd bin, started as its own process, as systemd or a DaemonSet would.
 export const lvmdBin = fileURLToPath(new URL("../dist/bin/lvmd.js", import.meta.url));

@@ -76,7 +76,8 @@ async function main(): Promise<void> {
 
   if (command === "health") {
     // Loaded only here: the daemon itself never needs the Connect client stack in memory.
-    const { checkHealth, ServingStatus } = await import("../health-client.js");
+    const { checkHealth } = await import("../health-client.js");
+    const { ServingStatus } = await import("../health.js");
     try {
       const status = await checkHealth(socketPath, HEALTH_TIMEOUT_MS);
       process.stdout.write(`${ServingStatus[status]}\n`);
