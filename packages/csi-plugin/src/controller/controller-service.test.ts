@@ -521,17 +521,129 @@ describe("GetCapacity", () => {
   });
 });
 
+describe("CreateSnapshot, DeleteSnapshot and volumes from a source", () => {
+  const thin = { [deviceClassParameter]: "thin" };
+  const nodes = { a: { thin: 50n * GiB }, b: { thin: 50n * GiB } };
+  const seedSource = (cluster: ReturnType<typeof setup>["cluster"]) =>
+    cluster.seed({ name: "pvc-src", nodeName: "b", size: (2n * GiB).toString(), deviceClass: "thin", lvcreateOptionClass: "" }, { volumeID: "uid-1", code: 0, currentSize: (2n * GiB).toString() });
+  const snapshotRequest = (name = "snapshot-1", sourceVolumeId = "uid-1") => create(csi.CreateSnapshotRequestSchema, { name, sourceVolumeId });
+
+  it("creates a read-only LogicalVolume of the source's current size on its node, ready once the node made the LV", async () => {
+    const { cluster, service } = setup({ nodes });
+    seedSource(cluster);
+    const { snapshot } = await service.createSnapshot(snapshotRequest("Snapshot-1"), context("createSnapshot"));
+    expect(cluster.store.get("snapshot-1")?.spec).toEqual({ name: "snapshot-1", nodeName: "b", size: (2n * GiB).toString(), deviceClass: "thin", source: "pvc-src", accessType: "ro" });
+    expect(snapshot).toMatchObject({ snapshotId: "uid-2", sourceVolumeId: "uid-1", sizeBytes: 2n * GiB, readyToUse: true });
+    expect(snapshot?.creationTime?.seconds).toBe(BigInt(Date.parse("2026-01-02T03:04:05Z") / 1000));
+  });
+
+  it("is idempotent by name, and answers AlreadyExists for the name with another source", async () => {
+    const { cluster, service } = setup({ nodes });
+    seedSource(cluster);
+    cluster.seed({ name: "pvc-other", nodeName: "a", size: GiB.toString(), deviceClass: "thin" }, { volumeID: "uid-other", code: 0, currentSize: GiB.toString() });
+    const first = await service.createSnapshot(snapshotRequest(), context("createSnapshot"));
+    const again = await service.createSnapshot(snapshotRequest(), context("createSnapshot"));
+    expect(again.snapshot?.snapshotId).toBe(first.snapshot?.snapshotId);
+    expect(cluster.calls.filter((call) => call.startsWith("create"))).toHaveLength(1);
+    const failure = await codeOf(() => service.createSnapshot(snapshotRequest("snapshot-1", "uid-other"), context("createSnapshot")));
+    expect(failure.code).toBe(Code.AlreadyExists);
+    expect(failure.message).toContain("exists of LogicalVolume pvc-src");
+  });
+
+  it("answers NotFound for an unknown source volume, InvalidArgument for a missing one", async () => {
+    const { cluster, service } = setup({ nodes });
+    expect(await codeOf(() => service.createSnapshot(snapshotRequest("snapshot-1", "uid-404"), context("createSnapshot")))).toEqual({
+      code: Code.NotFound,
+      message: 'source_volume_id: no volume has the id "uid-404"',
+    });
+    expect((await codeOf(() => service.createSnapshot(snapshotRequest("snapshot-1", ""), context("createSnapshot")))).code).toBe(Code.InvalidArgument);
+    expect(cluster.calls).toEqual([]);
+  });
+
+  it("answers Unimplemented saying a thin device-class is needed when the node refuses a thick snapshot, and deletes the resource", async () => {
+    const { cluster, service } = setup({ nodes, behaviour: { create: { code: Code.Unimplemented, message: 'device-class "thick" is thick: thick snapshots are not implemented yet' } } });
+    seedSource(cluster);
+    const failure = await codeOf(() => service.createSnapshot(snapshotRequest(), context("createSnapshot")));
+    expect(failure.code).toBe(Code.Unimplemented);
+    expect(failure.message).toBe(
+      'snapshots, restores and clones need a thin device-class (a thick one cannot make them): node b failed LogicalVolume snapshot-1: device-class "thick" is thick: thick snapshots are not implemented yet',
+    );
+    expect(cluster.calls).toContain("delete snapshot-1");
+  });
+
+  it("DeleteSnapshot removes the snapshot only; a volume id given to it, or a snapshot id given to DeleteVolume, is left alone", async () => {
+    const { cluster, service } = setup({ nodes });
+    seedSource(cluster);
+    const { snapshot } = await service.createSnapshot(snapshotRequest(), context("createSnapshot"));
+    await service.deleteSnapshot(create(csi.DeleteSnapshotRequestSchema, { snapshotId: "uid-1" }), context("deleteSnapshot"));
+    await service.deleteVolume(create(csi.DeleteVolumeRequestSchema, { volumeId: snapshot?.snapshotId ?? "" }), context("deleteVolume"));
+    expect(cluster.calls.filter((call) => call.startsWith("delete"))).toEqual([]);
+    await service.deleteSnapshot(create(csi.DeleteSnapshotRequestSchema, { snapshotId: snapshot?.snapshotId ?? "" }), context("deleteSnapshot"));
+    expect(cluster.store.has("snapshot-1")).toBe(false);
+    expect(cluster.store.has("pvc-src")).toBe(true);
+    await service.deleteSnapshot(create(csi.DeleteSnapshotRequestSchema, { snapshotId: "uid-404" }), context("deleteSnapshot"));
+    expect(await codeOf(() => service.deleteSnapshot(create(csi.DeleteSnapshotRequestSchema, {}), context("deleteSnapshot")))).toEqual({
+      code: Code.InvalidArgument,
+      message: "snapshot_id: required, got an empty id",
+    });
+  });
+
+  it("restores a snapshot on its node, grown to the requested size, and echoes the content source", async () => {
+    const { cluster, service } = setup({ nodes });
+    seedSource(cluster);
+    const { snapshot } = await service.createSnapshot(snapshotRequest(), context("createSnapshot"));
+    const contentSource = { type: { case: "snapshot" as const, value: { snapshotId: snapshot?.snapshotId ?? "" } } };
+    const request = createRequest({ name: "pvc-restore", parameters: thin, capacityRange: { requiredBytes: 3n * GiB }, accessibilityRequirements: at("a", "b"), volumeContentSource: contentSource });
+    const { volume } = await service.createVolume(request, context("createVolume"));
+    expect(cluster.store.get("pvc-restore")?.spec).toMatchObject({ nodeName: "b", size: (3n * GiB).toString(), source: "snapshot-1", accessType: "rw" });
+    expect(volume).toMatchObject({ capacityBytes: 3n * GiB, accessibleTopology: [{ segments: { [topologyKey]: "b" } }], contentSource: { type: { case: "snapshot" } } });
+    const retry = await service.createVolume(request, context("createVolume"));
+    expect(retry.volume?.volumeId).toBe(volume?.volumeId);
+  });
+
+  it("clones a volume, and refuses a clone smaller than its source (OutOfRange) or in another class (InvalidArgument)", async () => {
+    const { cluster, service } = setup({ nodes: { ...nodes, b: { thin: 50n * GiB, ssd: 50n * GiB } } });
+    seedSource(cluster);
+    const contentSource = { type: { case: "volume" as const, value: { volumeId: "uid-1" } } };
+    const clone = await service.createVolume(createRequest({ name: "pvc-clone", parameters: thin, capacityRange: undefined, accessibilityRequirements: undefined, volumeContentSource: contentSource }), context("createVolume"));
+    expect(clone.volume?.capacityBytes).toBe(2n * GiB);
+    expect(cluster.store.get("pvc-clone")?.spec).toMatchObject({ nodeName: "b", source: "pvc-src", accessType: "rw" });
+    const small = await codeOf(() => service.createVolume(createRequest({ name: "pvc-small", parameters: thin, capacityRange: { requiredBytes: GiB }, accessibilityRequirements: undefined, volumeContentSource: contentSource }), context("createVolume")));
+    expect(small.code).toBe(Code.OutOfRange);
+    expect(small.message).toContain(`capacity_range.required_bytes: ${GiB} is below the ${2n * GiB} bytes of the source volume uid-1`);
+    const otherClass = await codeOf(() =>
+      service.createVolume(createRequest({ name: "pvc-ssd", parameters: { [deviceClassParameter]: "ssd" }, capacityRange: { requiredBytes: 2n * GiB }, accessibilityRequirements: undefined, volumeContentSource: contentSource }), context("createVolume")),
+    );
+    expect(otherClass.code).toBe(Code.InvalidArgument);
+    expect(cluster.store.has("pvc-small") || cluster.store.has("pvc-ssd")).toBe(false);
+  });
+
+  it("answers NotFound for a restore from a snapshot that does not exist", async () => {
+    const { service } = setup({ nodes });
+    const failure = await codeOf(() =>
+      service.createVolume(createRequest({ parameters: thin, volumeContentSource: { type: { case: "snapshot", value: { snapshotId: "uid-404" } } } }), context("createVolume")),
+    );
+    expect(failure).toEqual({ code: Code.NotFound, message: 'volume_content_source.snapshot.snapshot_id: no snapshot has the id "uid-404"' });
+  });
+});
+
 describe("ControllerGetCapabilities and the rest", () => {
-  it("advertises create/delete, capacity and expansion only", async () => {
+  it("advertises create/delete, capacity, expansion, snapshots and clones", async () => {
     const { service } = setup();
     const { capabilities } = await service.controllerGetCapabilities(create(csi.ControllerGetCapabilitiesRequestSchema, {}), context("controllerGetCapabilities"));
     const Type = csi.ControllerServiceCapability_RPC_Type;
-    expect(capabilities?.map((capability) => capability.type?.value?.type)).toEqual([Type.CREATE_DELETE_VOLUME, Type.GET_CAPACITY, Type.EXPAND_VOLUME]);
+    expect(capabilities?.map((capability) => capability.type?.value?.type)).toEqual([
+      Type.CREATE_DELETE_VOLUME,
+      Type.GET_CAPACITY,
+      Type.EXPAND_VOLUME,
+      Type.CREATE_DELETE_SNAPSHOT,
+      Type.CLONE_VOLUME,
+    ]);
   });
 
-  it("answers Unimplemented for snapshots, publishing and listing", async () => {
+  it("answers Unimplemented for listing snapshots, publishing and listing volumes", async () => {
     const { service } = setup();
-    expect((await codeOf(() => service.createSnapshot(create(csi.CreateSnapshotRequestSchema, {}), context("createSnapshot")))).code).toBe(Code.Unimplemented);
+    expect((await codeOf(() => service.listSnapshots(create(csi.ListSnapshotsRequestSchema, {}), context("listSnapshots")))).code).toBe(Code.Unimplemented);
     expect((await codeOf(() => service.listVolumes(create(csi.ListVolumesRequestSchema, {}), context("listVolumes")))).code).toBe(Code.Unimplemented);
   });
 });

@@ -5,10 +5,12 @@ import { resizeRequestedAtAnnotation } from "@topolvm/proto/names";
 import type { Logger } from "pino";
 import { describeError } from "../informer.js";
 import { createKeyedLock } from "../keyed-lock.js";
-import { currentSizeBytes, isDeleting, specSizeBytes, type LogicalVolume } from "../logical-volume/logical-volume.js";
+import { currentSizeBytes, isDeleting, isSnapshot, specSizeBytes, type LogicalVolume, type LogicalVolumeSpec } from "../logical-volume/logical-volume.js";
 import { isApiStatus, type LogicalVolumeClient } from "../logical-volume/logical-volume-client.js";
 import type { LogicalVolumeIndex } from "../logical-volume/logical-volume-index.js";
 import { capacityOf, describeDeviceClass, nodeFreeBytes, type NodeLister } from "./capacity.js";
+import { placeFromSource } from "./content-source.js";
+import { creationTime, needsThinClass, planCreateSnapshot, snapshotIncompatibility, snapshotSpec } from "./create-snapshot.js";
 import {
   capabilityProblem,
   chooseNode,
@@ -19,7 +21,6 @@ import {
   parseParameters,
   planCreateVolume,
   statusError,
-  type CreatePlan,
   type MinimumAllocation,
 } from "./create-volume.js";
 
@@ -81,10 +82,11 @@ const unimplemented = (method: string) => (): never => {
 };
 
 /**
- * The CSI Controller service over LogicalVolumes: CreateVolume, DeleteVolume, ControllerExpandVolume,
- * ValidateVolumeCapabilities, GetCapacity and ControllerGetCapabilities; the rest answer Unimplemented. The
- * decisions are those of create-volume.ts and capacity.ts; this adapter reads and writes the resources, waits for
- * the node's answer under the caller's deadline and serialises calls per volume.
+ * The CSI Controller service over LogicalVolumes: CreateVolume (empty, or restored from a snapshot, or cloned from a
+ * volume), DeleteVolume, CreateSnapshot, DeleteSnapshot, ControllerExpandVolume, ValidateVolumeCapabilities,
+ * GetCapacity and ControllerGetCapabilities; the rest answer Unimplemented. The decisions are those of
+ * create-volume.ts, content-source.ts, create-snapshot.ts and capacity.ts; this adapter reads and writes the
+ * resources, waits for the node's answer under the caller's deadline and serialises calls per volume.
  */
 export function createControllerService(options: ControllerServiceOptions): ServiceImpl<typeof csi.Controller> {
   const { client, index, nodes, logger, minimumAllocation } = options;
@@ -117,33 +119,86 @@ export function createControllerService(options: ControllerServiceOptions): Serv
     }
   }
 
-  /** The LogicalVolume of the plan: the existing one when it is compatible (a retry), else a new one on a chosen node. */
-  async function findOrCreate(plan: CreatePlan, requirements: csi.TopologyRequirement | undefined): Promise<LogicalVolume> {
-    let existing = index.get(plan.name);
+  /**
+   * The LogicalVolume `name`: the existing one when `problemWith` finds it compatible (a retry), else a new one of
+   * `spec()` (which may refuse, e.g. when no node has room).
+   */
+  async function findOrCreate(name: string, spec: () => LogicalVolumeSpec, problemWith: (existing: LogicalVolume) => string | undefined): Promise<LogicalVolume> {
+    let existing = index.get(name);
     if (existing === undefined) {
-      const nodeName = chooseNode(requirements, nodes, plan.parameters.deviceClass, plan.sizeBytes);
+      const wanted = spec();
       try {
-        const created = await client.create(logicalVolumeSpec(plan, nodeName));
-        logger.info({ logicalVolume: plan.name, node: nodeName, deviceClass: plan.parameters.deviceClass, sizeBytes: plan.sizeBytes.toString() }, "LogicalVolume created");
+        const created = await client.create(wanted);
+        logger.info({ logicalVolume: name, node: wanted.nodeName, deviceClass: wanted.deviceClass, size: wanted.size, source: wanted.source }, "LogicalVolume created");
         return created;
       } catch (error) {
         if (!isApiStatus(error, 409)) {
-          throw kubernetesError(`creating LogicalVolume ${plan.name}`, error);
+          throw kubernetesError(`creating LogicalVolume ${name}`, error);
         }
       }
-      existing = await api(`reading LogicalVolume ${plan.name}`, () => client.get(plan.name));
+      existing = await api(`reading LogicalVolume ${name}`, () => client.get(name));
       if (existing === undefined) {
-        throw new ConnectError(`LogicalVolume ${plan.name} was deleted while this call created it; retry`, Code.Aborted);
+        throw new ConnectError(`LogicalVolume ${name} was deleted while this call created it; retry`, Code.Aborted);
       }
     }
     if (isDeleting(existing)) {
-      throw new ConnectError(`LogicalVolume ${plan.name} is being deleted; retry once it is gone`, Code.Aborted);
+      throw new ConnectError(`LogicalVolume ${name} is being deleted; retry once it is gone`, Code.Aborted);
     }
-    const problem = incompatibility(existing, specSizeOf(existing), plan, requirements);
+    const problem = problemWith(existing);
     if (problem !== undefined) {
       throw new ConnectError(problem, Code.AlreadyExists);
     }
     return existing;
+  }
+
+  /**
+   * Waits until the node has created the LV of `lv` and answers the resource; a failure the node reported deletes
+   * the resource (so a retry starts afresh) and is thrown, passed through `mapFailure`.
+   */
+  async function awaitCreated(lv: LogicalVolume, signal: AbortSignal, mapFailure: (failure: ConnectError) => ConnectError): Promise<LogicalVolume> {
+    const { name, uid } = lv.metadata;
+    const { nodeName } = lv.spec;
+    const outcome = await wait(
+      name,
+      (current): { lv: LogicalVolume; failure?: ConnectError } | undefined => {
+        if (!sameResource(current, uid) || isDeleting(current)) {
+          throw new ConnectError(`LogicalVolume ${name} was deleted before node ${nodeName} created its LV; retry`, Code.Aborted);
+        }
+        const failure = statusError(current);
+        if (failure !== undefined) {
+          return { lv: current, failure };
+        }
+        return (current.status?.volumeID ?? "") === "" ? undefined : { lv: current };
+      },
+      signal,
+      `waiting for node ${nodeName} to create LogicalVolume ${name}`,
+    );
+    if (outcome.failure !== undefined) {
+      await discardFailed(outcome.lv);
+      throw mapFailure(outcome.failure);
+    }
+    return outcome.lv;
+  }
+
+  /** Deletes the LogicalVolume of a volume or snapshot id (when `matches` it) and waits until its node removed the LV. */
+  async function removeById(id: string, matches: (lv: LogicalVolume) => boolean, signal: AbortSignal): Promise<void> {
+    await locks.run(`id/${id}`, signal, async () => {
+      const lv = await api(`finding the LogicalVolume of id ${id}`, () => index.findByVolumeId(id));
+      if (lv === undefined || !matches(lv)) {
+        return;
+      }
+      const { name } = lv.metadata;
+      if (!isDeleting(lv)) {
+        await api(`deleting LogicalVolume ${name}`, () => client.delete(name));
+        logger.info({ logicalVolume: name, id, node: lv.spec.nodeName, snapshot: isSnapshot(lv) }, "LogicalVolume deleted");
+      }
+      await wait(
+        name,
+        (current) => (sameResource(current, lv.metadata.uid) ? undefined : true),
+        signal,
+        `waiting for node ${lv.spec.nodeName} to remove the LV of LogicalVolume ${name} and its finalizer`,
+      );
+    });
   }
 
   /** Deletes a LogicalVolume whose node failed it, so a retry (maybe elsewhere) starts afresh. */
@@ -164,34 +219,38 @@ export function createControllerService(options: ControllerServiceOptions): Serv
       const plan = planCreateVolume(request, minimumAllocation);
       requireSynced();
       const signal = signalOf(context);
+      const requirements = request.accessibilityRequirements;
       return locks.run(`name/${plan.name}`, signal, async () => {
-        const lv = await findOrCreate(plan, request.accessibilityRequirements);
-        const { nodeName } = lv.spec;
-        const uid = lv.metadata.uid;
-        const outcome = await wait(
-          plan.name,
-          (current): { lv: LogicalVolume; failure?: ConnectError } | undefined => {
-            if (!sameResource(current, uid) || isDeleting(current)) {
-              throw new ConnectError(`LogicalVolume ${plan.name} was deleted before node ${nodeName} created its LV; retry`, Code.Aborted);
-            }
-            const failure = statusError(current);
-            if (failure !== undefined) {
-              return { lv: current, failure };
-            }
-            return (current.status?.volumeID ?? "") === "" ? undefined : { lv: current };
-          },
-          signal,
-          `waiting for node ${nodeName} to create LogicalVolume ${plan.name}`,
-        );
-        if (outcome.failure !== undefined) {
-          await discardFailed(outcome.lv);
-          throw outcome.failure;
+        let created: LogicalVolume;
+        if (plan.source === undefined) {
+          created = await findOrCreate(
+            plan.name,
+            () => logicalVolumeSpec(plan, chooseNode(requirements, nodes, plan.parameters.deviceClass, plan.sizeBytes)),
+            (existing) => incompatibility(existing, specSizeOf(existing), plan, requirements),
+          );
+        } else {
+          const { source } = plan;
+          const sourceLv = await api(`finding the LogicalVolume of ${source.kind} ${source.id}`, () => index.findByVolumeId(source.id));
+          const placement = placeFromSource(
+            { source, deviceClass: plan.parameters.deviceClass, sizeBytes: plan.sizeBytes, sizeRequested: plan.sizeRequested, limitBytes: plan.limitBytes },
+            sourceLv,
+            sourceLv === undefined ? 0n : sizeOf(sourceLv),
+            requirements,
+          );
+          const sized = { ...plan, sizeBytes: placement.sizeBytes };
+          created = await findOrCreate(
+            plan.name,
+            () => logicalVolumeSpec(sized, placement.nodeName, placement.sourceName),
+            (existing) => incompatibility(existing, specSizeOf(existing), sized, requirements, placement.sourceName),
+          );
         }
+        const lv = await awaitCreated(created, signal, plan.source === undefined ? (failure) => failure : needsThinClass);
         return {
           volume: {
-            volumeId: outcome.lv.status?.volumeID ?? "",
-            capacityBytes: sizeOf(outcome.lv),
-            accessibleTopology: [nodeTopology(nodeName)],
+            volumeId: lv.status?.volumeID ?? "",
+            capacityBytes: sizeOf(lv),
+            accessibleTopology: [nodeTopology(lv.spec.nodeName)],
+            ...(request.volumeContentSource === undefined ? {} : { contentSource: request.volumeContentSource }),
           },
         };
       });
@@ -203,24 +262,45 @@ export function createControllerService(options: ControllerServiceOptions): Serv
         throw invalid("volume_id: required, got an empty id");
       }
       requireSynced();
+      // A snapshot's id is no volume's: DeleteSnapshot removes it.
+      await removeById(volumeId, (lv) => !isSnapshot(lv), signalOf(context));
+      return {};
+    },
+
+    async createSnapshot(request, context) {
+      const plan = planCreateSnapshot(request);
+      requireSynced();
       const signal = signalOf(context);
-      await locks.run(`id/${volumeId}`, signal, async () => {
-        const lv = await api(`finding the LogicalVolume of volume ${volumeId}`, () => index.findByVolumeId(volumeId));
-        if (lv === undefined) {
-          return;
+      return locks.run(`name/${plan.name}`, signal, async () => {
+        const source = await api(`finding the LogicalVolume of volume ${plan.sourceVolumeId}`, () => index.findByVolumeId(plan.sourceVolumeId));
+        if (source === undefined || isDeleting(source)) {
+          throw new ConnectError(`source_volume_id: no volume has the id ${JSON.stringify(plan.sourceVolumeId)}`, Code.NotFound);
         }
-        const { name } = lv.metadata;
-        if (!isDeleting(lv)) {
-          await api(`deleting LogicalVolume ${name}`, () => client.delete(name));
-          logger.info({ logicalVolume: name, volumeId, node: lv.spec.nodeName }, "LogicalVolume deleted");
-        }
-        await wait(
-          name,
-          (current) => (sameResource(current, lv.metadata.uid) ? undefined : true),
-          signal,
-          `waiting for node ${lv.spec.nodeName} to remove the LV of LogicalVolume ${name} and its finalizer`,
+        const created = await findOrCreate(
+          plan.name,
+          () => snapshotSpec(plan, source, sizeOf(source)),
+          (existing) => snapshotIncompatibility(existing, plan, source),
         );
+        const lv = await awaitCreated(created, signal, needsThinClass);
+        return {
+          snapshot: {
+            snapshotId: lv.status?.volumeID ?? "",
+            sourceVolumeId: plan.sourceVolumeId,
+            sizeBytes: sizeOf(lv),
+            creationTime: creationTime(lv, now()),
+            readyToUse: true,
+          },
+        };
       });
+    },
+
+    async deleteSnapshot(request, context) {
+      const { snapshotId } = request;
+      if (snapshotId === "") {
+        throw invalid("snapshot_id: required, got an empty id");
+      }
+      requireSynced();
+      await removeById(snapshotId, isSnapshot, signalOf(context));
       return {};
     },
 
@@ -349,15 +429,13 @@ export function createControllerService(options: ControllerServiceOptions): Serv
     controllerGetCapabilities() {
       const Type = csi.ControllerServiceCapability_RPC_Type;
       return {
-        capabilities: [Type.CREATE_DELETE_VOLUME, Type.GET_CAPACITY, Type.EXPAND_VOLUME].map((type) => ({ type: { case: "rpc" as const, value: { type } } })),
+        capabilities: [Type.CREATE_DELETE_VOLUME, Type.GET_CAPACITY, Type.EXPAND_VOLUME, Type.CREATE_DELETE_SNAPSHOT, Type.CLONE_VOLUME].map((type) => ({ type: { case: "rpc" as const, value: { type } } })),
       };
     },
 
     controllerPublishVolume: unimplemented("ControllerPublishVolume"),
     controllerUnpublishVolume: unimplemented("ControllerUnpublishVolume"),
     listVolumes: unimplemented("ListVolumes"),
-    createSnapshot: unimplemented("CreateSnapshot"),
-    deleteSnapshot: unimplemented("DeleteSnapshot"),
     listSnapshots: unimplemented("ListSnapshots"),
     getSnapshot: unimplemented("GetSnapshot"),
     controllerGetVolume: unimplemented("ControllerGetVolume"),

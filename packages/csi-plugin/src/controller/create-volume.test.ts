@@ -88,12 +88,24 @@ describe("planCreateVolume", () => {
     });
   });
 
-  it("rejects a content source until snapshots and clones exist", () => {
-    const { code, message } = rejection(() =>
-      planCreateVolume(request({ volumeContentSource: { type: { case: "snapshot", value: { snapshotId: "s" } } } }), defaultMinimumAllocation),
+  it("reads a snapshot or volume content source and whether the request named a size", () => {
+    const restore = planCreateVolume(request({ capacityRange: range(GiB), volumeContentSource: { type: { case: "snapshot", value: { snapshotId: "s-1" } } } }), defaultMinimumAllocation);
+    expect(restore.source).toEqual({ kind: "snapshot", id: "s-1" });
+    expect(restore.sizeRequested).toBe(true);
+    const clone = planCreateVolume(request({ capacityRange: undefined, volumeContentSource: { type: { case: "volume", value: { volumeId: "v-1" } } } }), defaultMinimumAllocation);
+    expect(clone.source).toEqual({ kind: "volume", id: "v-1" });
+    expect(clone.sizeRequested).toBe(false);
+    expect(planCreateVolume(request({}), defaultMinimumAllocation).source).toBeUndefined();
+  });
+
+  it("rejects a content source with an empty id, naming the field", () => {
+    expect(rejection(() => planCreateVolume(request({ volumeContentSource: { type: { case: "snapshot", value: { snapshotId: "" } } } }), defaultMinimumAllocation))).toEqual({
+      code: Code.InvalidArgument,
+      message: "volume_content_source.snapshot.snapshot_id: required, got an empty id",
+    });
+    expect(rejection(() => planCreateVolume(request({ volumeContentSource: { type: { case: "volume", value: { volumeId: "" } } } }), defaultMinimumAllocation)).message).toBe(
+      "volume_content_source.volume.volume_id: required, got an empty id",
     );
-    expect(code).toBe(Code.InvalidArgument);
-    expect(message).toBe("volume_content_source: creating a volume from a snapshot is not supported yet");
   });
 
   it("raises the size to the minimum of the filesystem (xfs 300Mi) and of block volumes (8Mi)", () => {
@@ -303,6 +315,18 @@ describe("incompatibility", () => {
   it("refuses another device-class or option class", () => {
     expect(incompatibility(existing({ deviceClass: "hdd" }), GiB, plan, undefined)).toContain('with device-class "hdd"');
     expect(incompatibility(existing({ lvcreateOptionClass: "raid" }), GiB, plan, undefined)).toContain("lvcreate-option-class");
+  });
+
+  it("refuses another content source, or one where the request has none", () => {
+    expect(incompatibility(existing({ source: "snap-1", accessType: "rw" }), GiB, plan, undefined)).toBe(
+      "LogicalVolume pvc-a1 exists with the content source LogicalVolume snap-1, this request asks for none",
+    );
+    expect(incompatibility(existing({ source: "snap-1", accessType: "rw" }), GiB, plan, undefined, "snap-2")).toContain("asks for LogicalVolume snap-2");
+    expect(incompatibility(existing({ source: "snap-1", accessType: "rw" }), GiB, plan, undefined, "snap-1")).toBeUndefined();
+  });
+
+  it("writes the source and accessType rw for a restore or clone", () => {
+    expect(logicalVolumeSpec(plan, "a", "snap-1")).toMatchObject({ name: "pvc-a1", nodeName: "a", source: "snap-1", accessType: "rw" });
   });
 
   it("refuses a volume on a node the requirements do not allow", () => {

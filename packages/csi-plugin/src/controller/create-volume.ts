@@ -68,9 +68,37 @@ export interface CreatePlan {
   readonly limitBytes: bigint;
   readonly parameters: VolumeParameters;
   readonly accessType: AccessType;
+  /** Whether the capacity range asked for a size; a restore or clone without one takes its source's size. */
+  readonly sizeRequested: boolean;
+  /** The snapshot or volume to copy; undefined for an empty volume. */
+  readonly source: ContentSource | undefined;
 }
 
 const invalid = (message: string): ConnectError => new ConnectError(message, Code.InvalidArgument);
+
+/** What a new volume is made from: a snapshot (a restore) or another volume (a clone), by CSI id. */
+export interface ContentSource {
+  readonly kind: "snapshot" | "volume";
+  readonly id: string;
+}
+
+/** The field path of a source's id, for messages. */
+export function sourceField(source: ContentSource): string {
+  return source.kind === "snapshot" ? "volume_content_source.snapshot.snapshot_id" : "volume_content_source.volume.volume_id";
+}
+
+/** The content source of a CreateVolumeRequest, undefined for an empty volume; an empty id is InvalidArgument. */
+export function contentSourceOf(source: csi.VolumeContentSource | undefined): ContentSource | undefined {
+  const type = source?.type;
+  if (type?.case === undefined) {
+    return undefined;
+  }
+  const parsed: ContentSource = type.case === "snapshot" ? { kind: "snapshot", id: type.value.snapshotId } : { kind: "volume", id: type.value.volumeId };
+  if (parsed.id === "") {
+    throw new ConnectError(`${sourceField(parsed)}: required, got an empty id`, Code.InvalidArgument);
+  }
+  return parsed;
+}
 
 /** Why a capability is not supported, or undefined when it is (the reason names `field` and the value). */
 export function capabilityProblem(capability: csi.VolumeCapability, field: string): string | undefined {
@@ -204,37 +232,47 @@ export function parseParameters(parameters: Readonly<Record<string, string>>): V
 /** A Kubernetes object name (DNS subdomain), which the lowercased CSI name becomes. */
 const objectNamePattern = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
-/** Validates a CreateVolumeRequest and computes what to create, before choosing a node. */
-export function planCreateVolume(request: csi.CreateVolumeRequest, minimum: MinimumAllocation): CreatePlan {
-  if (request.name === "") {
+/** The LogicalVolume name of a CSI volume or snapshot name (lowercased); an empty or unusable one is InvalidArgument. */
+export function objectNameOf(csiName: string): string {
+  if (csiName === "") {
     throw invalid("name: required, got an empty name");
   }
-  const name = request.name.toLowerCase();
+  const name = csiName.toLowerCase();
   if (!objectNamePattern.test(name)) {
-    throw invalid(`name: ${JSON.stringify(request.name)} lowercased is not a valid Kubernetes object name (up to 253 characters of a-z, 0-9, '-' and '.', starting and ending with a letter or digit)`);
+    throw invalid(`name: ${JSON.stringify(csiName)} lowercased is not a valid Kubernetes object name (up to 253 characters of a-z, 0-9, '-' and '.', starting and ending with a letter or digit)`);
   }
-  const accessType = accessTypeOf(request.volumeCapabilities);
-  if (request.volumeContentSource?.type.case !== undefined) {
-    throw invalid(`volume_content_source: creating a volume from a ${request.volumeContentSource.type.case} is not supported yet`);
-  }
-  const parameters = parseParameters(request.parameters);
-  const sizeBytes = normaliseSize(request.capacityRange, minimumBytes(accessType, minimum));
-  return { name, sizeBytes, limitBytes: request.capacityRange?.limitBytes ?? 0n, parameters, accessType };
+  return name;
 }
 
-/** The LogicalVolume spec for a plan on a node; sizes are written as decimal bytes. */
-export function logicalVolumeSpec(plan: CreatePlan, nodeName: string): LogicalVolumeSpec {
+/** Validates a CreateVolumeRequest and computes what to create, before choosing a node. */
+export function planCreateVolume(request: csi.CreateVolumeRequest, minimum: MinimumAllocation): CreatePlan {
+  const name = objectNameOf(request.name);
+  const accessType = accessTypeOf(request.volumeCapabilities);
+  const source = contentSourceOf(request.volumeContentSource);
+  const parameters = parseParameters(request.parameters);
+  const sizeBytes = normaliseSize(request.capacityRange, minimumBytes(accessType, minimum));
+  const limitBytes = request.capacityRange?.limitBytes ?? 0n;
+  const sizeRequested = (request.capacityRange?.requiredBytes ?? 0n) > 0n || limitBytes > 0n;
+  return { name, sizeBytes, limitBytes, parameters, accessType, sizeRequested, source };
+}
+
+/**
+ * The LogicalVolume spec for a plan on a node; sizes are written as decimal bytes. A restore or clone names its
+ * source LogicalVolume and is writable (`accessType: rw`).
+ */
+export function logicalVolumeSpec(plan: CreatePlan, nodeName: string, sourceName?: string): LogicalVolumeSpec {
   return {
     name: plan.name,
     nodeName,
     size: plan.sizeBytes.toString(),
     deviceClass: plan.parameters.deviceClass,
     lvcreateOptionClass: plan.parameters.lvcreateOptionClass,
+    ...(sourceName === undefined ? {} : { source: sourceName, accessType: "rw" }),
   };
 }
 
 /** The node segments of a requirement, preferred first, then requisite. */
-function requestedNodes(requirements: csi.TopologyRequirement): string[] {
+export function requestedNodes(requirements: csi.TopologyRequirement): string[] {
   return [...requirements.preferred, ...requirements.requisite].flatMap((topology) => {
     const node = topology.segments[topologyKey];
     return node === undefined || node === "" ? [] : [node];
@@ -297,10 +335,17 @@ export function chooseNode(
 
 /**
  * Why an existing LogicalVolume of the plan's name cannot answer this request (AlreadyExists), or undefined when
- * it is the same volume (a retry): its class and option class must match, its size must lie within the range, and
- * its node must be one the requirements allow.
+ * it is the same volume (a retry): its class and option class must match, its size must lie within the range, its
+ * content source must be the request's (spec.name of the source LogicalVolume, "" for none), and its node must be
+ * one the requirements allow.
  */
-export function incompatibility(existing: LogicalVolume, existingSizeBytes: bigint, plan: CreatePlan, requirements: csi.TopologyRequirement | undefined): string | undefined {
+export function incompatibility(
+  existing: LogicalVolume,
+  existingSizeBytes: bigint,
+  plan: CreatePlan,
+  requirements: csi.TopologyRequirement | undefined,
+  sourceName = "",
+): string | undefined {
   const { spec } = existing;
   const prefix = `LogicalVolume ${plan.name} exists`;
   if ((spec.deviceClass ?? "") !== plan.parameters.deviceClass) {
@@ -313,8 +358,10 @@ export function incompatibility(existing: LogicalVolume, existingSizeBytes: bigi
     const limit = plan.limitBytes > 0n ? ` and at most ${plan.limitBytes}` : "";
     return `${prefix} with ${existingSizeBytes} bytes, this request asks for at least ${plan.sizeBytes}${limit}`;
   }
-  if (spec.source !== undefined && spec.source !== "") {
-    return `${prefix} with the content source ${spec.source}, this request has none`;
+  const existingSource = spec.source ?? "";
+  if (existingSource !== sourceName) {
+    const asked = sourceName === "" ? "none" : `LogicalVolume ${sourceName}`;
+    return `${prefix} with the content source ${existingSource === "" ? "none" : `LogicalVolume ${existingSource}`}, this request asks for ${asked}`;
   }
   const allowed = requirements === undefined ? [] : requestedNodes(requirements);
   if (allowed.length > 0 && !allowed.includes(spec.nodeName)) {

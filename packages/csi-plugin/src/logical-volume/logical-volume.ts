@@ -83,3 +83,8 @@ export function currentSizeBytes(lv: LogicalVolume): bigint | undefined {
 export function isDeleting(lv: LogicalVolume): boolean {
   return lv.metadata.deletionTimestamp !== undefined;
 }
+
+/** Whether the resource is a snapshot: a read-only copy of a source LogicalVolume (restores and clones are "rw"). */
+export function isSnapshot(lv: LogicalVolume): boolean {
+  return lv.spec.accessType === "ro" && (lv.spec.source ?? "") !== "";
+}
