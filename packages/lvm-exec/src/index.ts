@@ -8,6 +8,7 @@ export type {
   Lvm,
   LvmOptions,
   LvRef,
+  ReadBackOptions,
   TagsRequest,
 } from "./lvm.js";
 export { isLvmError, LvmError } from "./lvm-error.js";

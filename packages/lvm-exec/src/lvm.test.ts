@@ -81,6 +81,12 @@ describe("the argv of every operation", () => {
     ]);
   });
 
+  it("creates an LV without reading it back when the caller re-reads LVM itself", async () => {
+    const { lvm, calls } = recording();
+    await expect(lvm.createLogicalVolume({ vgName: "vg1", name: "tagged", sizeBytes: 8 << 20 }, { readBack: false })).resolves.toBeUndefined();
+    expect(calls.map((c) => c.argv)).toEqual([["lvm", "lvcreate", "-n", "tagged", "-L", "8388608b", "-W", "y", "-y", "vg1"]]);
+  });
+
   it("rounds a size up to whole 512-byte sectors, which LVM requires for byte sizes", async () => {
     const { lvm, calls } = recording();
     await lvm.createLogicalVolume({ vgName: "vg1", name: "tagged", sizeBytes: 5_000_000 });
@@ -136,6 +142,12 @@ describe("the argv of every operation", () => {
     const { lvm, calls } = recording();
     await lvm.extendLogicalVolume({ vgName: "vg1", name: "tagged", sizeBytes: 12 << 20 });
     expect(calls.map((c) => c.argv)).toEqual([["lvm", "lvextend", "-L", "12582912b", "vg1/tagged"], lvsOf("vg1/tagged")]);
+  });
+
+  it("extends an LV without reading it back when the caller re-reads LVM itself", async () => {
+    const { lvm, calls } = recording();
+    await expect(lvm.extendLogicalVolume({ vgName: "vg1", name: "tagged", sizeBytes: 12 << 20 }, { readBack: false })).resolves.toBeUndefined();
+    expect(calls.map((c) => c.argv)).toEqual([["lvm", "lvextend", "-L", "12582912b", "vg1/tagged"]]);
   });
 
   it("removes an LV", async () => {

@@ -29,6 +29,14 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Per-call options of an operation that reads its LV back with `lvs` after changing it. `readBack: false` skips
+ * that read, for a caller that re-reads LVM itself; the call then resolves to undefined.
+ */
+export interface ReadBackOptions<R extends boolean> extends CallOptions {
+  readBack?: R;
+}
+
 export interface LvRef {
   vgName: string;
   name: string;
@@ -77,9 +85,13 @@ export interface Lvm {
   /** Every given VG (default: all) with its LVs, sorted by VG name, from one `lvm fullreport` command. */
   fullReport(vgNames?: readonly string[], options?: CallOptions): Promise<VolumeGroupReport[]>;
   /** Creates a thick LV, or a thin one with `thinPool`; returns it as LVM reports it (real size). */
-  createLogicalVolume(request: CreateLogicalVolumeRequest, options?: CallOptions): Promise<LogicalVolume>;
+  createLogicalVolume(request: CreateLogicalVolumeRequest, options?: ReadBackOptions<true>): Promise<LogicalVolume>;
+  /** Creates the LV without reading it back. */
+  createLogicalVolume(request: CreateLogicalVolumeRequest, options: ReadBackOptions<false>): Promise<undefined>;
   /** Grows the LV to at least `sizeBytes` (a no-op when it is already that large); returns it. */
-  extendLogicalVolume(request: ExtendLogicalVolumeRequest, options?: CallOptions): Promise<LogicalVolume>;
+  extendLogicalVolume(request: ExtendLogicalVolumeRequest, options?: ReadBackOptions<true>): Promise<LogicalVolume>;
+  /** Grows the LV without reading it back. */
+  extendLogicalVolume(request: ExtendLogicalVolumeRequest, options: ReadBackOptions<false>): Promise<undefined>;
   removeLogicalVolume(ref: LvRef, options?: CallOptions): Promise<void>;
   createThinPool(request: CreateThinPoolRequest, options?: CallOptions): Promise<LogicalVolume>;
   /** A thin snapshot of a thin volume, activatable normally (`-k n`). */
@@ -233,6 +245,40 @@ export function createLvm(options: LvmOptions = {}): Lvm {
     return validateLvPath(ref.vgName, ref.name);
   }
 
+  async function readBack(ref: LvRef, call: ReadBackOptions<boolean>): Promise<LogicalVolume | undefined> {
+    return call.readBack === false ? undefined : readLv(ref.vgName, ref.name, call);
+  }
+
+  function createLogicalVolume(request: CreateLogicalVolumeRequest, call?: ReadBackOptions<true>): Promise<LogicalVolume>;
+  function createLogicalVolume(request: CreateLogicalVolumeRequest, call: ReadBackOptions<false>): Promise<undefined>;
+  async function createLogicalVolume(request: CreateLogicalVolumeRequest, call: ReadBackOptions<boolean> = {}): Promise<LogicalVolume | undefined> {
+    lvRef(request);
+    const sizeBytes = validateSizeBytes(request.sizeBytes);
+    const tags = validateTags(request.tags);
+    const stripes = validateCount(request.stripes, "stripes", maxStripes);
+    const stripeSizeBytes = request.stripeSizeBytes === undefined ? undefined : validateSizeBytes(request.stripeSizeBytes, "stripeSizeBytes");
+    if (stripeSizeBytes !== undefined) {
+      if (stripes === undefined) throw invalid("stripeSizeBytes needs stripes");
+      if (stripeSizeBytes < 4096 || (stripeSizeBytes & (stripeSizeBytes - 1)) !== 0 || stripeSizeBytes > 2 ** 30) {
+        throw invalid(`stripeSizeBytes must be a power of two from 4096 to ${2 ** 30}, got ${stripeSizeBytes}`);
+      }
+    }
+    const thinPool = request.thinPool === undefined ? undefined : validateLvName(request.thinPool, "thinPool");
+    const extraArgs = validateLvcreateExtraArgs(request.extraArgs);
+    await run(commands.lvcreateArgs({ vgName: request.vgName, name: request.name, sizeBytes, tags, stripes, stripeSizeBytes, thinPool, extraArgs }), call);
+    return readBack(request, call);
+  }
+
+  function extendLogicalVolume(request: ExtendLogicalVolumeRequest, call?: ReadBackOptions<true>): Promise<LogicalVolume>;
+  function extendLogicalVolume(request: ExtendLogicalVolumeRequest, call: ReadBackOptions<false>): Promise<undefined>;
+  async function extendLogicalVolume(request: ExtendLogicalVolumeRequest, call: ReadBackOptions<boolean> = {}): Promise<LogicalVolume | undefined> {
+    const path = lvRef(request);
+    const sizeBytes = validateSizeBytes(request.sizeBytes);
+    const result = await exec(commands.lvextendArgs(path, sizeBytes), call);
+    if (result.exitCode !== 0 && !notLarger.test(result.stderr)) throw failure(result);
+    return readBack(request, call);
+  }
+
   return {
     async listVolumeGroups(call = {}) {
       return report(commands.vgsArgs([]), call, parseVgReport);
@@ -264,31 +310,8 @@ export function createLvm(options: LvmOptions = {}): Lvm {
       return reports.sort((a, b) => (a.volumeGroup.name < b.volumeGroup.name ? -1 : a.volumeGroup.name > b.volumeGroup.name ? 1 : 0));
     },
 
-    async createLogicalVolume(request, call = {}) {
-      lvRef(request);
-      const sizeBytes = validateSizeBytes(request.sizeBytes);
-      const tags = validateTags(request.tags);
-      const stripes = validateCount(request.stripes, "stripes", maxStripes);
-      const stripeSizeBytes = request.stripeSizeBytes === undefined ? undefined : validateSizeBytes(request.stripeSizeBytes, "stripeSizeBytes");
-      if (stripeSizeBytes !== undefined) {
-        if (stripes === undefined) throw invalid("stripeSizeBytes needs stripes");
-        if (stripeSizeBytes < 4096 || (stripeSizeBytes & (stripeSizeBytes - 1)) !== 0 || stripeSizeBytes > 2 ** 30) {
-          throw invalid(`stripeSizeBytes must be a power of two from 4096 to ${2 ** 30}, got ${stripeSizeBytes}`);
-        }
-      }
-      const thinPool = request.thinPool === undefined ? undefined : validateLvName(request.thinPool, "thinPool");
-      const extraArgs = validateLvcreateExtraArgs(request.extraArgs);
-      await run(commands.lvcreateArgs({ vgName: request.vgName, name: request.name, sizeBytes, tags, stripes, stripeSizeBytes, thinPool, extraArgs }), call);
-      return readLv(request.vgName, request.name, call);
-    },
-
-    async extendLogicalVolume(request, call = {}) {
-      const path = lvRef(request);
-      const sizeBytes = validateSizeBytes(request.sizeBytes);
-      const result = await exec(commands.lvextendArgs(path, sizeBytes), call);
-      if (result.exitCode !== 0 && !notLarger.test(result.stderr)) throw failure(result);
-      return readLv(request.vgName, request.name, call);
-    },
+    createLogicalVolume,
+    extendLogicalVolume,
 
     async removeLogicalVolume(ref, call = {}) {
       await run(commands.lvremoveArgs(lvRef(ref)), call);
