@@ -39,7 +39,7 @@ export interface ExtenderAppOptions {
   readonly maxBodyBytes?: number;
   /**
    * Called once the answer to a request with a body of 1 MiB or more is sent. The bin runs a young-generation GC
-   * there, which frees the body's socket chunks at once (see heap-tuning.ts).
+   * there, which frees the body's socket chunks at once (see memory-settings.ts).
    */
   readonly afterLargeBody?: () => void;
 }

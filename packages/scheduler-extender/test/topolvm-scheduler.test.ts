@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startFakeApiServer, type FakeApiServer, type FakeNode } from "./support/fake-api-server.js";
 import { until } from "../../../tools/eventually.js";
 import { openRequest } from "./support/raw-request.js";
-import { runScheduler, startScheduler, type SchedulerProcess } from "./support/scheduler-process.js";
+import { runScheduler, startScheduler, type SchedulerProcess, type StartedAs } from "./support/scheduler-process.js";
 
 const key = "capacity.topolvm.cybozu.com/00default";
 const gib = 1024 ** 3;
@@ -35,8 +35,8 @@ async function optionsFile(name: string, text: string): Promise<string> {
   return path;
 }
 
-async function start(args: string[]): Promise<SchedulerProcess> {
-  const scheduler = await startScheduler(args);
+async function start(args: string[], startedAs?: StartedAs): Promise<SchedulerProcess> {
+  const scheduler = await startScheduler(args, startedAs === undefined ? {} : { startedAs });
   running.push(scheduler);
   return scheduler;
 }
@@ -45,6 +45,26 @@ async function postJson(url: string, body: unknown): Promise<{ status: number; j
   const response = await fetch(url, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
   return { status: response.status, json: await response.json() };
 }
+
+describe("topolvm-scheduler's memory settings", () => {
+  it("come from the bin's first line: started by it, no warning; started as `node <bin>`, one warning naming them", async () => {
+    const options = await optionsFile("memory.yaml", 'listen: "127.0.0.1:0"\n');
+    const asBin = await start(["--config", options]);
+    expect(asBin.logs.filter((entry) => entry.level === 40)).toEqual([]);
+    const plain = await start(["--config", options], "plain node");
+    expect(plain.logs.filter((entry) => entry.level === 40)).toMatchObject([
+      {
+        msg: "started without the memory settings of the bin's first line: more memory stays resident after large requests",
+        missing: [
+          "--heap-growing-percent=300",
+          "--semi-space-growth-factor=1",
+          "--expose-gc",
+          "MALLOC_MMAP_THRESHOLD_=32768",
+        ],
+      },
+    ]);
+  });
+});
 
 describe("topolvm-scheduler with full Node objects", () => {
   it("serves status, predicate, prioritize and metrics, and exits 0 on SIGTERM", async () => {

@@ -1,10 +1,9 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=32768 node --heap-growing-percent=300 --semi-space-growth-factor=1 --expose-gc
 import { createRequire } from "node:module";
 import { parseArgs } from "node:util";
 import { pino, type Logger } from "pino";
 import { createExtenderApp } from "../extender-app.js";
 import { startExtenderServer, type ExtenderServer } from "../extender-server.js";
-import { tuneHeap } from "../heap-tuning.js";
 import { createExtenderMetrics } from "../metrics.js";
 import {
   KubeConfigError,
@@ -13,10 +12,9 @@ import {
   readKubeconfig,
   type KubeClient,
 } from "@topolvm/kube-client";
+import { createGcHint, missingMemorySettings } from "../memory-settings.js";
 import { createNodeCache, type NodeCache } from "../node-cache.js";
 import { SchedulerOptionsError, loadSchedulerOptions, schedulerOptionsFrom } from "../scheduler-options.js";
-
-const collectYoungGarbage = tuneHeap();
 
 // package.json sits two levels up from both src/bin/ and dist/bin/.
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
@@ -80,6 +78,10 @@ async function main(): Promise<void> {
   const options = values.config === undefined ? schedulerOptionsFrom({}) : await loadSchedulerOptions(values.config);
   // Synchronous writes keep lines in order and lose none at process.exit.
   const logger = pino({ name: "topolvm-scheduler", level: values["log-level"] }, pino.destination({ dest: 1, sync: true }));
+  const missing = missingMemorySettings();
+  if (missing.length > 0) {
+    logger.warn({ missing }, "started without the memory settings of the bin's first line: more memory stays resident after large requests");
+  }
 
   const running =
     values.kubeconfig !== undefined || values["in-cluster"] === true
@@ -96,7 +98,7 @@ async function main(): Promise<void> {
     context: { divisors: options.divisors, nodeCache },
     metrics,
     logger,
-    afterLargeBody: collectYoungGarbage,
+    afterLargeBody: createGcHint(),
     notReadyReason: () => {
       if (serverRef.current?.draining() === true) {
         return "shutting down";

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import type { Readable } from "node:stream";
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 /** The built bin the integration tests run (the `integration` target depends on `build`). */
@@ -24,6 +25,29 @@ export interface SchedulerRun {
   readonly stderr: string;
 }
 
+/** How a test starts the bin: as the kernel runs it (its first line's interpreter), or as `node <bin>`. */
+export type StartedAs = "bin" | "plain node";
+
+/**
+ * Spawns the bin as execve does: the interpreter of its first line, that line's one argument, the bin's path, then
+ * `args`; or with this process's node, which gives it none of that line's settings.
+ */
+function spawnBin(args: readonly string[], startedAs: StartedAs): ChildProcess & { stdout: Readable; stderr: Readable } {
+  if (!existsSync(schedulerBin)) {
+    throw new Error(`${schedulerBin} is missing: build the package first (npx nx run scheduler-extender:build)`);
+  }
+  const stdio = { stdio: ["ignore", "pipe", "pipe"] } as const;
+  if (startedAs === "plain node") {
+    return spawn(process.execPath, [schedulerBin, ...args], stdio);
+  }
+  const firstLine = readFileSync(schedulerBin, "utf8").split("\n", 1)[0] ?? "";
+  const match = /^#!\s*(\S+)(?:\s+(.*\S))?\s*$/.exec(firstLine);
+  if (match?.[1] === undefined) {
+    throw new Error(`${schedulerBin} does not start with an interpreter line: ${firstLine}`);
+  }
+  return spawn(match[1], [...(match[2] === undefined ? [] : [match[2]]), schedulerBin, ...args], stdio);
+}
+
 function exitOf(child: ChildProcess): Promise<number | string> {
   return new Promise((resolve) => {
     child.once("exit", (code, signal) => {
@@ -34,10 +58,7 @@ function exitOf(child: ChildProcess): Promise<number | string> {
 
 /** Runs the bin to completion (for flag and option errors). */
 export async function runScheduler(args: readonly string[]): Promise<SchedulerRun> {
-  if (!existsSync(schedulerBin)) {
-    throw new Error(`${schedulerBin} is missing: build the package first (npx nx run scheduler-extender:build)`);
-  }
-  const child = spawn(process.execPath, [schedulerBin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawnBin(args, "bin");
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
@@ -47,11 +68,11 @@ export async function runScheduler(args: readonly string[]): Promise<SchedulerRu
 }
 
 /** Starts the bin and waits for its "listening" log line; pass an options file with `listen: 127.0.0.1:0`. */
-export async function startScheduler(args: readonly string[], timeoutMs = 20_000): Promise<SchedulerProcess> {
-  if (!existsSync(schedulerBin)) {
-    throw new Error(`${schedulerBin} is missing: build the package first (npx nx run scheduler-extender:build)`);
-  }
-  const child = spawn(process.execPath, [schedulerBin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+export async function startScheduler(
+  args: readonly string[],
+  { startedAs = "bin", timeoutMs = 20_000 }: { startedAs?: StartedAs; timeoutMs?: number } = {},
+): Promise<SchedulerProcess> {
+  const child = spawnBin(args, startedAs);
   const exited = exitOf(child);
   const logs: Record<string, unknown>[] = [];
   let stderr = "";
