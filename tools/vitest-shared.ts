@@ -30,7 +30,7 @@ export function vitestConfig(projectDir: string, suite: Suite): ViteUserConfig {
       testTimeout: suite === "unit" ? 10_000 : 300_000,
       hookTimeout: suite === "unit" ? 10_000 : 600_000,
       fileParallelism: suite === "unit",
-      passWithNoTests: suite !== "unit",
+      passWithNoTests: false,
       reporters: ["default", ["json", { outputFile: join(workspaceRoot, ".reports", `${name}.json`) }]],
     },
   });

@@ -1,3 +1,0 @@
-import { vitestConfig } from "../../tools/vitest-shared.js";
-
-export default vitestConfig(import.meta.dirname, "integration");
