@@ -2,11 +2,12 @@
 // cluster harness (topolvm.ts) starts them with these, and the chart gives its containers the same flags.
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { parse, stringify } from "yaml";
 
-import { binaryPath } from "./binaries.js";
+import { binaryPath, cacheDir, type CsiSidecarBinary } from "./binaries.js";
 import type { SchedulerExtender } from "./control-plane.js";
 
 /** The namespace of TopoLVM's own objects (leases, CSIStorageCapacity), as DESIGN.md §1 names it. */
@@ -18,6 +19,9 @@ export const controllerLeaderElectionId = "topolvm";
 /** The Lease names the sidecars elect their leader with (the driver name with `.` and `/` as `-`). */
 export const provisionerLeaseName = "topolvm-cybozu-com";
 export const resizerLeaseName = "external-resizer-topolvm-cybozu-com";
+export const snapshotterLeaseName = "external-snapshotter-leader-topolvm-cybozu-com";
+/** snapshot-controller's Lease: one per cluster, not per driver. */
+export const snapshotControllerLeaseName = "snapshot-controller-leader";
 
 /** A JavaScript bin of this repository: its built file, run with the node flags of its shebang. */
 export type TopolvmBin = "lvmd" | "topolvm-controller" | "topolvm-node" | "topolvm-scheduler" | "topolvm-webhook";
@@ -174,8 +178,30 @@ export function resizerArgs(flags: SidecarFlags): string[] {
   ];
 }
 
+/** external-snapshotter v8's csi-snapshotter sidecar: the resizer's flags, as both read csi-lib-utils' common ones. */
+export function snapshotterArgs(flags: SidecarFlags): string[] {
+  return resizerArgs(flags);
+}
+
+/** external-snapshotter v8's snapshot-controller (one per cluster, not a sidecar of the driver) with leader election. */
+export function snapshotControllerArgs(flags: Omit<SidecarFlags, "csiAddress" | "timeout">): string[] {
+  return [
+    `--kubeconfig=${flags.kubeconfig}`,
+    "--leader-election",
+    `--leader-election-namespace=${topolvmNamespace}`,
+    `--http-endpoint=${flags.httpEndpoint}`,
+    `--v=${flags.verbosity ?? 2}`,
+  ];
+}
+
+/** The snapshot.storage.k8s.io CRDs of the external-snapshotter release the sidecars are built from (tools/ensure-deps). */
+export function snapshotCrdFiles(): string[] {
+  const dir = join(cacheDir(), "snapshot-crds");
+  return ["volumesnapshotclasses", "volumesnapshotcontents", "volumesnapshots"].map((kind) => join(dir, `snapshot.storage.k8s.io_${kind}.yaml`));
+}
+
 /** argv of a sidecar from its cached binary (throws naming tools/ensure-deps when it is not built). */
-export function sidecarArgv(name: "csi-provisioner" | "csi-resizer", args: readonly string[]): string[] {
+export function sidecarArgv(name: CsiSidecarBinary, args: readonly string[]): string[] {
   return [binaryPath(name), ...args];
 }
 

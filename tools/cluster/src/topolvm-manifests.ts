@@ -1,5 +1,5 @@
 // The cluster objects of a TopoLVM deployment, as the chart will write them: the namespace, the CSIDriver, the
-// StorageClasses and the MutatingWebhookConfiguration `topolvm-hook`. The LogicalVolume CRD is the file of
+// StorageClasses, the VolumeSnapshotClass and the MutatingWebhookConfiguration `topolvm-hook`. The LogicalVolume CRD is the file of
 // @topolvm/csi-plugin (logicalVolumeCrdPath).
 import {
   deviceClassParameter,
@@ -77,6 +77,17 @@ export function storageClassManifest(spec: StorageClassSpec): Manifest {
     volumeBindingMode: spec.volumeBindingMode ?? "WaitForFirstConsumer",
     allowVolumeExpansion: spec.allowVolumeExpansion ?? true,
     reclaimPolicy: spec.reclaimPolicy ?? "Delete",
+  };
+}
+
+/** A VolumeSnapshotClass of TopoLVM's driver; a snapshot's LV goes with its VolumeSnapshot (deletionPolicy Delete). */
+export function volumeSnapshotClassManifest(name: string): Manifest {
+  return {
+    apiVersion: "snapshot.storage.k8s.io/v1",
+    kind: "VolumeSnapshotClass",
+    metadata: { name },
+    driver: driverName,
+    deletionPolicy: "Delete",
   };
 }
 

@@ -1,6 +1,7 @@
 // TopoLVM for real on the local cluster: per simulated node one lvmd over the node's sandbox volume groups and one
 // topolvm-node; once, the LogicalVolume CRD, the CSIDriver, topolvm-controller with csi-provisioner and csi-resizer
-// and, for the classic scheduling path, topolvm-webhook and topolvm-scheduler called by kube-scheduler.
+// (with `snapshots`, also csi-snapshotter, snapshot-controller and the VolumeSnapshot CRDs) and, for the classic
+// scheduling path, topolvm-webhook and topolvm-scheduler called by kube-scheduler.
 // `startTopolvm(cluster, options)` in beforeAll, `topolvm.stop()` in afterAll (before cluster.stop()).
 import {
   AdmissionregistrationV1Api,
@@ -16,6 +17,7 @@ import { logicalVolumeCrdPath } from "@topolvm/csi-plugin";
 import { checkHealth, ServingStatus } from "@topolvm/lvmd";
 import { capacityAnnotationPrefix, defaultDeviceClassKey, topologyKey } from "@topolvm/proto/names";
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -45,6 +47,11 @@ import {
   schedulerArgs,
   schedulerOptions,
   sidecarArgv,
+  snapshotControllerArgs,
+  snapshotControllerLeaseName,
+  snapshotCrdFiles,
+  snapshotterArgs,
+  snapshotterLeaseName,
   topolvmBinArgv,
   topolvmNamespace,
   webhookArgs,
@@ -56,6 +63,7 @@ import {
   defaultStorageClass,
   namespaceManifest,
   storageClassManifest,
+  volumeSnapshotClassManifest,
   webhookConfigurationManifest,
   type Manifest,
   type StorageClassSpec,
@@ -100,6 +108,12 @@ export interface StartTopolvmOptions {
   lvcreateOptionClasses?: { name: string; options: string[] }[];
   /** Default: [topolvm-provisioner] (xfs, WaitForFirstConsumer, expansion allowed, the default class). */
   storageClasses?: StorageClassSpec[];
+  /**
+   * VolumeSnapshots: the snapshot.storage.k8s.io CRDs of the cached external-snapshotter release, the
+   * VolumeSnapshotClass `volumeSnapshotClass`, snapshot-controller and the csi-snapshotter sidecar. Not with
+   * scheduling "none" (no sidecars run there).
+   */
+  snapshots?: { volumeSnapshotClass: string };
   /** csi-provisioner's --capacity-poll-interval in capacity-tracking mode; default 5s. */
   capacityPollInterval?: string;
   /** Log level of the TopoLVM processes; default info. */
@@ -136,6 +150,9 @@ export interface Topolvm {
   /** Undefined with scheduling "none". */
   provisioner: TopolvmProcess | undefined;
   resizer: TopolvmProcess | undefined;
+  /** Only with `snapshots`. */
+  snapshotter: TopolvmProcess | undefined;
+  snapshotController: TopolvmProcess | undefined;
   /** Only with scheduling "extender". */
   scheduler: TopolvmProcess | undefined;
   webhook: TopolvmProcess | undefined;
@@ -156,12 +173,16 @@ export interface Topolvm {
   stop(): Promise<void>;
 }
 
-/** What is missing to run TopoLVM on the local cluster (built bins, cached sidecars), beside the cluster's own. */
-export function topolvmPrerequisitesMissing(): string[] {
+/**
+ * What is missing to run TopoLVM on the local cluster (built bins, cached sidecars; with `snapshots` the snapshotter,
+ * snapshot-controller and their CRDs), beside the cluster's own.
+ */
+export function topolvmPrerequisitesMissing(options: { snapshots?: boolean } = {}): string[] {
+  const snapshots = options.snapshots === true;
+  const sidecars = csiSidecarBinaries.filter((name) => snapshots || name === "csi-provisioner" || name === "csi-resizer");
   return [
-    ...missingBinaries(csiSidecarBinaries.filter((name) => name === "csi-provisioner" || name === "csi-resizer")).map(
-      (name) => `${name} (run tools/ensure-deps)`,
-    ),
+    ...missingBinaries(sidecars).map((name) => `${name} (run tools/ensure-deps)`),
+    ...(snapshots ? snapshotCrdFiles().filter((file) => !existsSync(file)).map((file) => `${file} (run tools/ensure-deps)`) : []),
     ...missingTopolvmBins().map((bin) => `the ${bin} bin (run npx nx run-many -t build)`),
   ];
 }
@@ -175,17 +196,18 @@ async function apply(objects: KubernetesObjectApi, manifest: Manifest): Promise<
   await objects.patch(manifest, undefined, undefined, "topolvm-local-cluster", true, PatchStrategy.ServerSideApply);
 }
 
-async function applyCrd(cluster: LocalCluster, timeoutMs: number): Promise<void> {
-  const crd = parse(await readFile(logicalVolumeCrdPath, "utf8")) as Manifest;
+/** Applies the CRD of one file and waits until it is Established. */
+async function applyCrd(cluster: LocalCluster, file: string, timeoutMs: number): Promise<void> {
+  const crd = parse(await readFile(file, "utf8")) as Manifest;
   // With kubectl: the client library's typed serializer would drop the schema's x-kubernetes-* keys.
   await execFileAsync(binaryPath("kubectl"), [
     `--kubeconfig=${cluster.kubeconfigPath}`,
     "apply",
     "--server-side",
     "--field-manager=topolvm-local-cluster",
-    `--filename=${logicalVolumeCrdPath}`,
+    `--filename=${file}`,
   ]).catch((error: unknown) => {
-    throw new Error(`kubectl apply ${logicalVolumeCrdPath} failed: ${(error as { stderr?: string }).stderr ?? String(error)}`);
+    throw new Error(`kubectl apply ${file} failed: ${(error as { stderr?: string }).stderr ?? String(error)}`);
   });
   const extensions = cluster.kubeConfig.makeApiClient(ApiextensionsV1Api);
   const deadline = Date.now() + timeoutMs;
@@ -265,7 +287,10 @@ async function socketDir(stateDir: string): Promise<string> {
 
 /** Starts TopoLVM on the cluster; resolves once every process is ready and the nodes report their capacity. */
 export async function startTopolvm(cluster: LocalCluster, options: StartTopolvmOptions): Promise<Topolvm> {
-  const missing = topolvmPrerequisitesMissing();
+  if (options.snapshots !== undefined && options.scheduling === "none") {
+    throw new Error('startTopolvm: snapshots need the CSI sidecars, which scheduling "none" does not run');
+  }
+  const missing = topolvmPrerequisitesMissing({ snapshots: options.snapshots !== undefined });
   if (missing.length > 0) {
     throw new Error(`cannot start TopoLVM, missing: ${missing.join("; ")}`);
   }
@@ -498,9 +523,32 @@ export async function startTopolvm(cluster: LocalCluster, options: StartTopolvmO
     return { provisioner, resizer };
   };
 
+  /** snapshot-controller and csi-snapshotter; resolves when both lead. */
+  const startSnapshotters = async (controllerSocket: string): Promise<{ snapshotter: TopolvmProcess; snapshotController: TopolvmProcess }> => {
+    const [controllerPort, snapshotterPort] = [await freePort(), await freePort()];
+    const snapshotController = processOf(
+      "csi-snapshot-controller",
+      sidecarArgv("snapshot-controller", snapshotControllerArgs({ kubeconfig, httpEndpoint: `127.0.0.1:${controllerPort}` })),
+      () => leaseHeld(coordination, snapshotControllerLeaseName),
+    );
+    const snapshotter = processOf(
+      "csi-snapshotter",
+      sidecarArgv("csi-snapshotter", snapshotterArgs({ csiAddress: controllerSocket, kubeconfig, httpEndpoint: `127.0.0.1:${snapshotterPort}` })),
+      () => leaseHeld(coordination, snapshotterLeaseName),
+    );
+    await Promise.all([snapshotController.start(), snapshotter.start()]);
+    return { snapshotter, snapshotController };
+  };
+
   try {
     await apply(objects, namespaceManifest());
-    await applyCrd(cluster, readyTimeoutMs);
+    await applyCrd(cluster, logicalVolumeCrdPath, readyTimeoutMs);
+    if (options.snapshots !== undefined) {
+      for (const file of snapshotCrdFiles()) {
+        await applyCrd(cluster, file, readyTimeoutMs);
+      }
+      await apply(objects, volumeSnapshotClassManifest(options.snapshots.volumeSnapshotClass));
+    }
     await apply(objects, csiDriverManifest(capacityTracking));
     for (const spec of storageClasses) {
       await apply(objects, storageClassManifest(spec));
@@ -577,6 +625,7 @@ export async function startTopolvm(cluster: LocalCluster, options: StartTopolvmO
     }
 
     const sidecars = options.scheduling === "none" ? undefined : await startSidecars(controllerSocket);
+    const snapshotters = options.snapshots === undefined ? undefined : await startSnapshotters(controllerSocket);
     const topolvm: Topolvm = {
       scheduling: options.scheduling,
       namespace: topolvmNamespace,
@@ -584,6 +633,8 @@ export async function startTopolvm(cluster: LocalCluster, options: StartTopolvmO
       controllerSocket,
       provisioner: sidecars?.provisioner,
       resizer: sidecars?.resizer,
+      snapshotter: snapshotters?.snapshotter,
+      snapshotController: snapshotters?.snapshotController,
       scheduler,
       webhook,
       controllerMetricsUrl: `http://127.0.0.1:${controllerMetrics}/metrics`,
