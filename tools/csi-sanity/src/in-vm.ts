@@ -13,7 +13,7 @@ import { binaryPath } from "../../cluster/src/binaries.js";
 import { startCluster, startTopolvm, type LocalCluster, type Topolvm, type TopolvmDeviceClass } from "../../cluster/src/index.js";
 import { parseGinkgoReport, skipReasons } from "./ginkgo-report.js";
 import { reportSucceeded, resultLine, summaryLine, type RunReport, type VmReport, type VmTimings } from "./result.js";
-import { csiSanityArgv, parseRunNames, runFiles, runNames, volumeParametersYaml, type RunName } from "./sanity-run.js";
+import { csiSanityArgv, parseRunNames, runFiles, runNames, runSkip, volumeParametersYaml, type RunName } from "./sanity-run.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -102,13 +102,14 @@ async function runSanity(
   const files = runFiles(workDir);
   await mkdir(workDir, { recursive: true });
   await writeFile(files.parameters, volumeParametersYaml(run));
+  const skip = runSkip(run, options.skip);
   const argv = csiSanityArgv({
     csiSanity: binaryPath("csi-sanity"),
+    ...(skip === undefined ? {} : { skip }),
     nodeSocket,
     controllerSocket: topolvm.controllerSocket,
     workDir,
     ...(options.focus === undefined ? {} : { focus: options.focus }),
-    ...(options.skip === undefined ? {} : { skip: options.skip }),
   });
   log(`run ${run}: ${argv.join(" ")}`);
   const started = Date.now();

@@ -33,6 +33,21 @@ export function volumeParametersYaml(deviceClass: string): string {
   return stringify(volumeParameters(deviceClass));
 }
 
+/**
+ * The specs a thick run leaves out, as upstream TopoLVM's e2e suite does: the controller advertises snapshots and
+ * clones, which only a thin device-class can make (a thick one answers Unimplemented).
+ */
+export const thickSnapshotSkip = "CreateSnapshot|DeleteSnapshot|source snapshot|source volume";
+
+/** The Ginkgo skip expression of a run: the run's own (thick: thickSnapshotSkip) and the caller's, either matching. */
+export function runSkip(run: RunName, skip: string | undefined): string | undefined {
+  const own = run === "thick" ? thickSnapshotSkip : undefined;
+  if (own === undefined || skip === undefined) {
+    return own ?? skip;
+  }
+  return `(${own})|(${skip})`;
+}
+
 export interface SanityRunSpec {
   csiSanity: string;
   /** topolvm-node's CSI socket (Identity + Node services). */
