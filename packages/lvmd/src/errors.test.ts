@@ -30,6 +30,12 @@ describe("toConnectError", () => {
     expect(toConnectError(original)).toBe(original);
   });
 
+  it("turns the AbortError of a cancelled call into Canceled", () => {
+    const controller = new AbortController();
+    controller.abort();
+    expect(toConnectError(controller.signal.reason)).toMatchObject({ code: Code.Canceled });
+  });
+
   it("turns anything else into Internal with its message", () => {
     expect(toConnectError(new TypeError("boom"))).toMatchObject({ code: Code.Internal, rawMessage: "boom" });
     expect(toConnectError("text")).toMatchObject({ code: Code.Internal, rawMessage: "text" });

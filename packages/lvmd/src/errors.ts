@@ -13,7 +13,7 @@ export const lvmErrorCodes: Readonly<Record<LvmErrorCode, Code>> = {
 
 /**
  * The one mapping from anything a handler throws to the error a client sees: ConnectErrors pass through, LvmErrors
- * get their gRPC code and keep LVM's stderr in the message, anything else is Internal.
+ * get their gRPC code and keep LVM's stderr in the message, an abort is Canceled, anything else is Internal.
  */
 export function toConnectError(err: unknown): ConnectError {
   if (err instanceof ConnectError) {
@@ -23,6 +23,10 @@ export function toConnectError(err: unknown): ConnectError {
     const stderr = err.stderr.trim();
     const message = stderr === "" || err.message.includes(stderr) ? err.message : `${err.message}\n${stderr}`;
     return new ConnectError(message, lvmErrorCodes[err.code], undefined, undefined, err);
+  }
+  // A call whose client went away stops its LVM command with the signal's AbortError.
+  if (err instanceof Error && err.name === "AbortError") {
+    return new ConnectError(err.message, Code.Canceled, undefined, undefined, err);
   }
   return new ConnectError(err instanceof Error ? err.message : String(err), Code.Internal, undefined, undefined, err);
 }

@@ -111,15 +111,12 @@ describe("CreateLV", () => {
     expect(await codeOf(lv.createLV(createReq({ name: "t3", deviceClass: "thin", sizeBytes: BigInt(3 * GiB) })))).toBe(Code.ResourceExhausted);
   });
 
-  it("answers with the new LV once lvcreate has exited, and lists it with LVM's attributes after the re-read", async () => {
+  it("answers with the new LV as LVM reports it, device numbers and attributes included, from one lvcreate and one VG re-read", async () => {
     const { fake, lv, vg } = await setup();
-    const release = fake.hold("lvs");
     const created = await lv.createLV(createReq({ name: "v1", sizeBytes: BigInt(5 * MiB) }));
-    expect(created.volume).toMatchObject({ name: "v1", sizeBytes: BigInt(8 * MiB), path: "/dev/vg/v1", attr: "" });
-    const listing = vg.getLVList(create(lvmd.GetLVListRequestSchema, {}));
-    release();
-    const listed = await listing;
-    expect(listed.volumes.map((v) => [v.name, v.attr, v.devMajor])).toEqual([["v1", "-wi-a--z--", 253]]);
+    expect(created.volume).toMatchObject({ name: "v1", sizeBytes: BigInt(8 * MiB), path: "/dev/vg/v1", attr: "-wi-a--z--", devMajor: 253, devMinor: 7 });
+    expect(fake.commands.map((argv) => argv[0])).toEqual(["lvcreate", "fullreport"]);
+    expect(vg.getLVList(create(lvmd.GetLVListRequestSchema, {})).volumes.map((v) => [v.name, v.attr])).toEqual([["v1", "-wi-a--z--"]]);
   });
 
   it("maps LVM's insufficient-space failure to ResourceExhausted and keeps the model unchanged", async () => {
@@ -212,7 +209,7 @@ describe("an LV that LVM has and the model has not seen yet", () => {
     makeByHand(fake, "byhand", { size: 8 * MiB });
     const created = await lv.createLV(createReq({ name: "byhand", sizeBytes: BigInt(5 * MiB) }));
     expect(created.volume).toMatchObject({ name: "byhand", sizeBytes: BigInt(8 * MiB), path: "/dev/vg/byhand" });
-    expect((await vg.getLVList(create(lvmd.GetLVListRequestSchema, {}))).volumes.map((v) => v.name)).toEqual(["byhand"]);
+    expect(vg.getLVList(create(lvmd.GetLVListRequestSchema, {})).volumes.map((v) => v.name)).toEqual(["byhand"]);
   });
 
   it("CreateLV of another size is AlreadyExists and leaves the LV alone", async () => {
@@ -265,10 +262,9 @@ describe("an LV the model has and LVM no longer has", () => {
   it("RemoveLV succeeds", async () => {
     const { fake, lv, vg } = await setup();
     await lv.createLV(createReq({ name: "v1", sizeBytes: BigInt(8 * MiB) }));
-    await vg.getLVList(create(lvmd.GetLVListRequestSchema, {}));
     fake.vgs.get("vg")?.lvs.delete("v1");
     await lv.removeLV(create(lvmd.RemoveLVRequestSchema, { name: "v1" }));
-    expect((await vg.getLVList(create(lvmd.GetLVListRequestSchema, {}))).volumes).toEqual([]);
+    expect(vg.getLVList(create(lvmd.GetLVListRequestSchema, {})).volumes).toEqual([]);
   });
 });
 

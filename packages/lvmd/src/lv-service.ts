@@ -1,5 +1,5 @@
-import { Code, ConnectError } from "@connectrpc/connect";
-import { isLvmError, type CreateLogicalVolumeRequest, type LogicalVolume } from "@topolvm/lvm-exec";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { isLvmError, type CreateLogicalVolumeRequest } from "@topolvm/lvm-exec";
 import { lvmd } from "@topolvm/proto";
 import type { Logger } from "pino";
 import type { DeviceClass, LvmdConfig } from "./config.js";
@@ -7,16 +7,19 @@ import { invalidArgument } from "./errors.js";
 import { allocatableBytes, inClass } from "./free-bytes.js";
 import { roundToExtents, type LvRecord, type VgRecord } from "./model.js";
 import { requestedBytes, requireLvName, requireTags, resolveDeviceClass, toLogicalVolume } from "./requests.js";
-import { lvRecordOf, type VolumeStore } from "./volume-store.js";
+import type { Answer, VolumeStore } from "./volume-store.js";
 
 // Upstream refuses thick sizes that are not whole 4 KiB blocks before running lvcreate.
-const THICK_SIZE_UNIT = 4096;
+const thickSizeUnit = 4096;
 
 export interface LvServiceOptions {
   readonly config: LvmdConfig;
   readonly store: VolumeStore;
   readonly logger: Logger;
 }
+
+// The signal of a direct call that passes no handler context.
+const neverAborted = new AbortController().signal;
 
 type CreateOptions = Pick<CreateLogicalVolumeRequest, "stripes" | "stripeSizeBytes" | "extraArgs">;
 
@@ -54,8 +57,8 @@ function sizedRequest(
   if (sizeBytes === 0) {
     throw invalidArgument("size_bytes (or the deprecated size_gb) is required");
   }
-  if (dc.thinPool === undefined && sizeBytes % THICK_SIZE_UNIT !== 0) {
-    throw invalidArgument(`size_bytes must be a multiple of ${THICK_SIZE_UNIT}, got ${sizeBytes}`);
+  if (dc.thinPool === undefined && sizeBytes % thickSizeUnit !== 0) {
+    throw invalidArgument(`size_bytes must be a multiple of ${thickSizeUnit}, got ${sizeBytes}`);
   }
   return { name, dc, sizeBytes };
 }
@@ -83,30 +86,41 @@ async function adoptOnConflict(err: unknown, reread: () => Promise<VgRecord>, kn
   return adopted;
 }
 
-function withLv(vg: VgRecord, lv: LvRecord, freeDeltaBytes: number): VgRecord {
-  return { ...vg, freeBytes: Math.max(0, vg.freeBytes + freeDeltaBytes), lvs: new Map(vg.lvs).set(lv.name, lv) };
+/** The answer of a mutation that made or changed the LV `name`: that LV as LVM reports it afterwards. */
+function reported(name: string): Answer<LvRecord> {
+  return (vg) => {
+    const lv = vg.lvs.get(name);
+    if (lv === undefined) {
+      throw new ConnectError(`logical volume ${vg.name}/${name} is missing from LVM's report after the change`, Code.Internal);
+    }
+    return lv;
+  };
 }
 
 /** The LVService of lvmd.proto (a Connect ServiceImpl), with its answers typed exactly for direct callers. */
 export interface LvService {
-  readonly createLV: (req: lvmd.CreateLVRequest) => Promise<{ volume: lvmd.LogicalVolume }>;
-  readonly removeLV: (req: lvmd.RemoveLVRequest) => Promise<Record<string, never>>;
-  readonly resizeLV: (req: lvmd.ResizeLVRequest) => Promise<{ sizeBytes: bigint }>;
-  readonly createLVSnapshot: (req: lvmd.CreateLVSnapshotRequest) => Promise<{ snapshot: lvmd.LogicalVolume }>;
+  readonly createLV: (req: lvmd.CreateLVRequest, context?: Pick<HandlerContext, "signal">) => Promise<{ volume: lvmd.LogicalVolume }>;
+  readonly removeLV: (req: lvmd.RemoveLVRequest, context?: Pick<HandlerContext, "signal">) => Promise<Record<string, never>>;
+  readonly resizeLV: (req: lvmd.ResizeLVRequest, context?: Pick<HandlerContext, "signal">) => Promise<{ sizeBytes: bigint }>;
+  readonly createLVSnapshot: (
+    req: lvmd.CreateLVSnapshotRequest,
+    context?: Pick<HandlerContext, "signal">,
+  ) => Promise<{ snapshot: lvmd.LogicalVolume }>;
 }
 
 /** The LVService of lvmd.proto over the model and LVM. */
 export function createLvService({ config, store, logger }: LvServiceOptions): LvService {
   return {
-    async createLV(req) {
+    async createLV(req, context) {
       const { name, dc, sizeBytes } = sizedRequest(config, req);
       const tags = requireTags(req.tags);
       const options = lvcreateOptions(config, dc, req.lvcreateOptionClass);
+      const signal = context?.signal ?? neverAborted;
       const log = logger.child({ rpc: "CreateLV", lv: name, deviceClass: dc.name });
 
       const volume = await store.mutate(
         dc.volumeGroup,
-        async (vg, { lvm, changed, finishInBackground, reread }) => {
+        async (vg, { lvm, reread }) => {
           const allocatedBytes = roundToExtents(sizeBytes, vg.extentSizeBytes * (options.stripes ?? 1));
           const sameLv = (current: VgRecord): LvRecord | undefined => {
             const existing = current.lvs.get(name);
@@ -120,51 +134,33 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
           };
           const existing = sameLv(vg);
           if (existing !== undefined) {
-            return { result: existing };
+            return () => existing;
           }
           const free = allocatableBytes(dc, vg);
           if (free < allocatedBytes) {
             throw noSpace(free, allocatedBytes);
           }
-          const created = lvm.createLogicalVolume({
-            vgName: vg.name,
-            name,
-            sizeBytes,
-            tags,
-            ...(dc.thinPool === undefined ? {} : { thinPool: dc.thinPool.name }),
-            ...options,
-          });
-          // Answer as soon as lvcreate has exited 0: lvm-exec's follow-up `lvs` and the VG re-read that completes
-          // the model run while the VG stays held, so the next mutation of this VG still sees LVM's own report.
           try {
-            await Promise.race([changed, created]);
+            // No read-back: the store re-reads the whole VG after the command, and the answer comes from that report.
+            await lvm.createLogicalVolume(
+              { vgName: vg.name, name, sizeBytes, tags, ...(dc.thinPool === undefined ? {} : { thinPool: dc.thinPool.name }), ...options },
+              { readBack: false, signal },
+            );
           } catch (err) {
-            return { result: await adoptOnConflict(err, reread, sameLv) };
+            const adopted = await adoptOnConflict(err, reread, sameLv);
+            return () => adopted;
           }
-          finishInBackground(created);
-          const lv: LvRecord = {
-            name,
-            path: `/dev/${vg.name}/${name}`,
-            sizeBytes: allocatedBytes,
-            devMajor: 0,
-            devMinor: 0,
-            tags,
-            attr: "",
-            poolLv: dc.thinPool?.name ?? "",
-            origin: "",
-            dataPercent: 0,
-            metadataPercent: 0,
-          };
-          return { result: lv, update: (current) => withLv(current, lv, dc.thinPool === undefined ? -allocatedBytes : 0) };
+          return reported(name);
         },
-        log,
+        { log, signal },
       );
       return { volume: toLogicalVolume(volume) };
     },
 
-    async removeLV(req) {
+    async removeLV(req, context) {
       const name = requireLvName(req.name, "name");
       const dc = resolveDeviceClass(config, req.deviceClass);
+      const signal = context?.signal ?? neverAborted;
       const log = logger.child({ rpc: "RemoveLV", lv: name, deviceClass: dc.name });
       await store.mutate(
         dc.volumeGroup,
@@ -172,31 +168,24 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
           const { vg, lv: existing } = await findLv(cached, reread, dc, name);
           // Removing what is not there already succeeded: retries after a lost answer must not fail.
           if (existing === undefined) {
-            return { result: undefined };
+            return () => undefined;
           }
-          await lvm.removeLogicalVolume({ vgName: vg.name, name }).catch((err: unknown) => {
+          await lvm.removeLogicalVolume({ vgName: vg.name, name }, { signal }).catch((err: unknown) => {
             // Removed behind lvmd's back since the model's last re-read: as good as removed by this call.
             if (!isLvmError(err, "NotFound")) {
               throw err;
             }
           });
-          return {
-            result: undefined,
-            update: (current) => {
-              const lvs = new Map(current.lvs);
-              lvs.delete(name);
-              const freed = dc.thinPool === undefined ? existing.sizeBytes : 0;
-              return { ...current, freeBytes: Math.min(current.sizeBytes, current.freeBytes + freed), lvs };
-            },
-          };
+          return () => undefined;
         },
-        log,
+        { log, signal },
       );
       return {};
     },
 
-    async resizeLV(req) {
+    async resizeLV(req, context) {
       const { name, dc, sizeBytes } = sizedRequest(config, req);
+      const signal = context?.signal ?? neverAborted;
       const log = logger.child({ rpc: "ResizeLV", lv: name, deviceClass: dc.name });
       const resized = await store.mutate(
         dc.volumeGroup,
@@ -209,23 +198,22 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
           // lvmd never shrinks: a smaller request answers the current size, as upstream's does, so a node that adopted
           // an LV larger than its resource's size does not fail on it.
           if (targetBytes <= existing.sizeBytes) {
-            return { result: existing };
+            return () => existing;
           }
           const growBytes = targetBytes - existing.sizeBytes;
           const free = allocatableBytes(dc, vg);
           if (free < growBytes) {
             throw noSpace(free, growBytes);
           }
-          const lv = lvRecordOf(await lvm.extendLogicalVolume({ vgName: vg.name, name, sizeBytes }));
-          const freeDelta = dc.thinPool === undefined ? existing.sizeBytes - lv.sizeBytes : 0;
-          return { result: lv, update: (current) => withLv(current, lv, freeDelta) };
+          await lvm.extendLogicalVolume({ vgName: vg.name, name, sizeBytes }, { readBack: false, signal });
+          return reported(name);
         },
-        log,
+        { log, signal },
       );
       return { sizeBytes: BigInt(resized.sizeBytes) };
     },
 
-    async createLVSnapshot(req) {
+    async createLVSnapshot(req, context) {
       const name = requireLvName(req.name, "name");
       const source = requireLvName(req.sourceVolume, "source_volume");
       const tags = requireTags(req.tags);
@@ -239,6 +227,7 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
       }
       const readOnly = req.accessType === "ro";
       const requested = requestedBytes(req);
+      const signal = context?.signal ?? neverAborted;
       const log = logger.child({ rpc: "CreateLVSnapshot", lv: name, source, deviceClass: dc.name });
       const snapshot = await store.mutate(
         dc.volumeGroup,
@@ -263,29 +252,29 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
           };
           const existing = sameSnapshot(vg);
           if (existing !== undefined) {
-            return { result: existing };
+            return () => existing;
           }
           const free = allocatableBytes(dc, vg);
           if (free < sizeBytes) {
             throw noSpace(free, sizeBytes);
           }
-          let created: LogicalVolume;
           try {
-            created = await lvm.createSnapshot({ vgName: vg.name, sourceName: source, name, tags });
+            // A thin snapshot starts at its origin's size.
+            await lvm.createSnapshot({ vgName: vg.name, sourceName: source, name, tags }, { signal });
           } catch (err) {
-            return { result: await adoptOnConflict(err, reread, sameSnapshot) };
+            const adopted = await adoptOnConflict(err, reread, sameSnapshot);
+            return () => adopted;
           }
           try {
-            if (sizeBytes > created.sizeBytes) {
-              created = await lvm.extendLogicalVolume({ vgName: vg.name, name, sizeBytes });
+            if (sizeBytes > origin.sizeBytes) {
+              await lvm.extendLogicalVolume({ vgName: vg.name, name, sizeBytes }, { readBack: false, signal });
             }
             // Upstream's activation: a read-only snapshot gets its permission changed, a writable one is activated.
             if (readOnly) {
               await run(["lvchange", "-p", "r", `${vg.name}/${name}`]);
             } else {
-              await lvm.activateLogicalVolume({ vgName: vg.name, name });
+              await lvm.activateLogicalVolume({ vgName: vg.name, name }, { signal });
             }
-            created = await lvm.getLogicalVolume({ vgName: vg.name, name });
           } catch (err) {
             // A snapshot that cannot be used is removed, so a retry starts clean.
             await lvm.removeLogicalVolume({ vgName: vg.name, name }).catch((cleanupErr: unknown) => {
@@ -293,10 +282,9 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
             });
             throw err;
           }
-          const lv = lvRecordOf(created);
-          return { result: lv, update: (current) => withLv(current, lv, 0) };
+          return reported(name);
         },
-        log,
+        { log, signal },
       );
       return { snapshot: toLogicalVolume(snapshot) };
     },

@@ -1,4 +1,4 @@
-/** One logical volume as LVM last reported it (or as lvmd knows it will report it, right after a mutation). */
+/** One logical volume as LVM last reported it. */
 export interface LvRecord {
   readonly name: string;
   readonly path: string;
@@ -6,7 +6,7 @@ export interface LvRecord {
   readonly devMajor: number;
   readonly devMinor: number;
   readonly tags: readonly string[];
-  /** The 10-character lv_attr; "" until LVM has reported an LV that lvmd just created. */
+  /** The 10-character lv_attr. */
   readonly attr: string;
   /** The thin pool a thin volume lives in; "" for other LVs. */
   readonly poolLv: string;

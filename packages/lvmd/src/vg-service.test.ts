@@ -95,7 +95,7 @@ describe("GetLVList and GetFreeBytes", () => {
     fake.commands.length = 0;
     expect(vg.getFreeBytes(create(lvmd.GetFreeBytesRequestSchema, { deviceClass: "thick" })).freeBytes).toBe(BigInt(7 * GiB));
     expect(vg.getFreeBytes(create(lvmd.GetFreeBytesRequestSchema, {})).freeBytes).toBe(BigInt(5 * GiB));
-    expect((await vg.getLVList(create(lvmd.GetLVListRequestSchema, { deviceClass: "thick" }))).volumes).toEqual([]);
+    expect(vg.getLVList(create(lvmd.GetLVListRequestSchema, { deviceClass: "thick" })).volumes).toEqual([]);
     expect(fake.commands).toEqual([]);
   });
 });

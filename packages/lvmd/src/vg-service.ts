@@ -42,7 +42,7 @@ export function watchResponse(config: LvmdConfig, store: VolumeStore): lvmd.Watc
 
 /** The VGService of lvmd.proto (a Connect ServiceImpl), with its answers typed exactly for direct callers. */
 export interface VgService {
-  readonly getLVList: (req: lvmd.GetLVListRequest) => Promise<lvmd.GetLVListResponse>;
+  readonly getLVList: (req: lvmd.GetLVListRequest) => lvmd.GetLVListResponse;
   readonly getFreeBytes: (req: lvmd.GetFreeBytesRequest) => { freeBytes: bigint };
   readonly watch: (req: lvmd.Empty, context: HandlerContext) => AsyncGenerator<lvmd.WatchResponse>;
 }
@@ -75,15 +75,9 @@ export function createVgService({ config, store, watchIntervalMs = WATCH_INTERVA
   }
 
   return {
-    async getLVList(req) {
+    getLVList(req) {
       const dc = resolveDeviceClass(config, req.deviceClass);
-      const list = listOf(dc, vgOf(dc));
-      // An LV created a moment ago is known before LVM has reported its attributes; wait for that report.
-      if (list.volumes.some((lv) => lv.attr === "")) {
-        await store.settled(dc.volumeGroup);
-        return listOf(dc, vgOf(dc));
-      }
-      return list;
+      return listOf(dc, vgOf(dc));
     },
 
     getFreeBytes(req) {

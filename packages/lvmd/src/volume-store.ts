@@ -34,31 +34,27 @@ export function lvRecordOf(lv: LogicalVolume): LvRecord {
 
 /** What a mutation may use while it holds its volume group. */
 export interface MutationContext {
-  /** LVM operations whose commands are logged as this mutation's. */
+  /** LVM operations whose commands are logged as this mutation's (pass the call's signal to each). */
   readonly lvm: Lvm;
   /**
-   * Settles once the first command of this mutation has exited 0 (the command that changes LVM; lvm-exec's
-   * follow-up read of the result is not needed by lvmd, whose refresh reads the whole VG anyway).
-   */
-  readonly changed: Promise<void>;
-  /**
    * Runs one LVM subcommand that lvm-exec has no operation for (argv after the lvm command; names already
-   * validated); rejects with LvmError CommandFailed unless it exits 0.
+   * validated), stopped by the call's signal; rejects with LvmError CommandFailed unless it exits 0.
    */
   readonly run: (args: readonly string[]) => Promise<void>;
-  /** Keeps the VG held until `work` settles (its failure is logged, not thrown). */
-  readonly finishInBackground: (work: Promise<unknown>) => void;
   /**
-   * Re-reads the VG from LVM into the model and returns it: for answers the model may be behind on (an LV made by
-   * hand, or left behind before the last periodic re-read).
+   * Re-reads the VG from LVM into the model and returns it: for decisions the model may be behind on (an LV made
+   * by hand, or left behind before the last periodic re-read).
    */
   readonly reread: () => Promise<VgRecord>;
 }
 
-/** A mutation's answer and how it changes the model right away, before LVM's own report confirms it. */
-export interface MutationOutcome<T> {
-  readonly result: T;
-  readonly update?: (vg: VgRecord) => VgRecord;
+/** A mutation's answer, taken from the VG as LVM reports it once the mutation's commands have run. */
+export type Answer<T> = (vg: VgRecord) => T;
+
+/** Who a mutation runs for: its log, and the caller's deadline and cancellation, which stop its LVM commands. */
+export interface MutationCall {
+  readonly log: Logger;
+  readonly signal?: AbortSignal;
 }
 
 /** The in-memory model of the node's volume groups. */
@@ -69,11 +65,10 @@ export interface VolumeStore {
   refreshAll(): Promise<void>;
   /**
    * Runs a mutation holding the VG: mutations of one VG never overlap, and each one sees the model as LVM last
-   * reported it. After a mutation that ran a command, the VG is re-read in the background and stays held until then.
+   * reported it. After a mutation that ran a command (also a failed or cancelled one), the VG is re-read before it
+   * is released, and the mutation's answer is taken from that report.
    */
-  mutate<T>(vgName: string, mutation: (vg: VgRecord, context: MutationContext) => Promise<MutationOutcome<T>>, log: Logger): Promise<T>;
-  /** Settles once the VG's pending re-read (if any) has been applied. */
-  settled(vgName: string): Promise<void>;
+  mutate<T>(vgName: string, mutation: (vg: VgRecord, context: MutationContext) => Promise<Answer<T>>, call: MutationCall): Promise<T>;
   /** Calls `listener` after every change of the model; returns the unsubscribe function. */
   onChange(listener: () => void): () => void;
   /** Starts the periodic refresh; stop() ends it. */
@@ -89,9 +84,6 @@ export interface VolumeStoreOptions {
   readonly logger: Logger;
   readonly now?: () => number;
 }
-
-// How long a mutation's follow-up LVM commands wait, so the answer to the client is flushed before the next fork.
-const FOLLOW_UP_DELAY_MS = 5;
 
 // LVM subcommands that only read; everything else is a mutation and logged at info.
 const readCommands = new Set(["fullreport", "vgs", "lvs", "pvs"]);
@@ -139,19 +131,18 @@ export function createVolumeStore(options: VolumeStoreOptions): VolumeStore {
   let inventory = new Map<string, VgRecord>();
   const listeners = new Set<() => void>();
   const lock = createKeyedLock();
-  const pendingRefresh = new Map<string, Promise<void>>();
   const running = new Set<Promise<unknown>>();
   let timer: NodeJS.Timeout | undefined;
 
   // Logs every command with its duration and result: mutations at info (one line each), reads at debug.
-  function loggingExecutor(log: Logger, onExit?: (exitCode: number | null) => void): Executor {
+  function loggingExecutor(log: Logger, onStart?: () => void): Executor {
     return async (argv, execOptions) => {
       const started = now();
       const sub = subcommand(argv, prefixLength);
       const level = readCommands.has(sub) ? "debug" : "info";
+      onStart?.();
       try {
         const result = await options.lvm.executor(argv, execOptions);
-        onExit?.(result.exitCode);
         const fields = { argv, durationMs: now() - started, exitCode: result.exitCode };
         if (result.exitCode === 0) {
           log[level]({ ...fields, result: "ok" }, `lvm ${sub}`);
@@ -160,7 +151,6 @@ export function createVolumeStore(options: VolumeStoreOptions): VolumeStore {
         }
         return result;
       } catch (err) {
-        onExit?.(null);
         log.warn({ argv, durationMs: now() - started, result: "error", err }, `lvm ${sub} could not run`);
         throw err;
       }
@@ -178,10 +168,13 @@ export function createVolumeStore(options: VolumeStoreOptions): VolumeStore {
   // LVM's messages and number formats follow the locale; lvm-exec pins it the same way.
   commandEnv.LC_ALL = "C";
 
-  async function runCommand(executor: Executor, args: readonly string[]): Promise<void> {
+  async function runCommand(executor: Executor, args: readonly string[], signal: AbortSignal | undefined): Promise<void> {
     const argv = [...program, ...args];
     const timeoutMs = options.lvm.timeoutMs ?? defaultTimeoutMs;
-    const result = await executor(argv, { env: commandEnv, timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
+    const timeout = AbortSignal.timeout(timeoutMs);
+    signal?.throwIfAborted();
+    const result = await executor(argv, { env: commandEnv, timeoutMs, signal: signal === undefined ? timeout : AbortSignal.any([timeout, signal]) });
+    signal?.throwIfAborted();
     if (result.exitCode !== 0) {
       throw new LvmError("CommandFailed", `lvm ${args[0] ?? ""} failed: ${stderrSummary(result.stderr)}`, {
         argv,
@@ -213,24 +206,10 @@ export function createVolumeStore(options: VolumeStoreOptions): VolumeStore {
     }
   }
 
-  function setVg(record: VgRecord): void {
-    inventory = new Map(inventory).set(record.name, record);
-    notify();
-  }
-
   function track<T>(work: Promise<T>): Promise<T> {
     running.add(work);
     void work.finally(() => running.delete(work)).catch(() => undefined);
     return work;
-  }
-
-  async function refreshVg(vgName: string): Promise<void> {
-    try {
-      apply(await readLvm.fullReport([vgName]));
-    } catch (err) {
-      // The optimistic model stays until the next refresh succeeds.
-      logger.error({ err, vg: vgName }, "re-reading the volume group failed");
-    }
   }
 
   async function refreshAll(): Promise<void> {
@@ -248,81 +227,56 @@ export function createVolumeStore(options: VolumeStoreOptions): VolumeStore {
     }
   }
 
-  async function mutate<T>(
-    vgName: string,
-    mutation: (vg: VgRecord, context: MutationContext) => Promise<MutationOutcome<T>>,
-    log: Logger,
-  ): Promise<T> {
-    const release = await lock(vgName);
+  async function reread(vgName: string, signal?: AbortSignal): Promise<VgRecord> {
+    apply(await readLvm.fullReport([vgName], signal === undefined ? {} : { signal }));
     const vg = inventory.get(vgName);
     if (vg === undefined) {
-      release();
-      throw new Error(`volume group ${vgName} is not in the model`);
+      throw new Error(`volume group ${vgName} is missing from LVM's report`);
     }
-    let ranCommand = false;
-    let markChanged: () => void = () => undefined;
-    const changed = new Promise<void>((resolve) => {
-      markChanged = resolve;
-    });
-    const background: Promise<unknown>[] = [];
-    const logged = loggingExecutor(log, (exitCode) => {
-      if (!ranCommand && exitCode === 0) {
-        markChanged();
-      }
-      ranCommand = true;
-    });
-    // Spawning blocks the event loop for the fork. A follow-up command (lvm-exec's read after lvcreate) started
-    // right as the answer goes out would hold back the frames of that answer, so later commands wait a moment.
-    const executor: Executor = async (argv, execOptions) => {
-      if (ranCommand) {
-        await new Promise((resolve) => setTimeout(resolve, FOLLOW_UP_DELAY_MS));
-      }
-      return logged(argv, execOptions);
-    };
-    const context: MutationContext = {
-      lvm: createLvm({ ...options.lvm, executor }),
-      changed,
-      run: (args) => runCommand(executor, args),
-      finishInBackground: (work) => {
-        background.push(
-          work.catch((err: unknown) => {
-            log.warn({ err }, "background part of the mutation failed");
-          }),
-        );
-      },
-      reread: async () => {
-        apply(await readLvm.fullReport([vgName]));
-        return inventory.get(vgName) ?? vg;
-      },
-    };
+    return vg;
+  }
 
-    const finish = (): void => {
-      if (!ranCommand) {
-        release();
-        return;
+  async function mutate<T>(
+    vgName: string,
+    mutation: (vg: VgRecord, context: MutationContext) => Promise<Answer<T>>,
+    { log, signal }: MutationCall,
+  ): Promise<T> {
+    const release = await lock(vgName);
+    const work = (async () => {
+      signal?.throwIfAborted();
+      const vg = inventory.get(vgName);
+      if (vg === undefined) {
+        throw new Error(`volume group ${vgName} is not in the model`);
       }
-      const refresh = track(
-        Promise.allSettled(background)
-          .then(() => refreshVg(vgName))
-          .finally(() => {
-            pendingRefresh.delete(vgName);
-            release();
-          }),
-      );
-      pendingRefresh.set(vgName, refresh);
-    };
-
-    try {
-      const outcome = await mutation(vg, context);
-      if (outcome.update !== undefined) {
-        const current = inventory.get(vgName);
-        if (current !== undefined) {
-          setVg(outcome.update(current));
+      const ran = { command: false };
+      const executor = loggingExecutor(log, () => {
+        ran.command = true;
+      });
+      const context: MutationContext = {
+        lvm: createLvm({ ...options.lvm, executor }),
+        run: (args) => runCommand(executor, args, signal),
+        reread: () => reread(vgName, signal),
+      };
+      let answer: Answer<T>;
+      try {
+        answer = await mutation(vg, context);
+      } catch (err) {
+        // Whatever LVM did before the failure (or before the call was cancelled) is in the model before the next
+        // mutation of this VG starts.
+        if (ran.command) {
+          await reread(vgName).catch((rereadErr: unknown) => {
+            log.error({ err: rereadErr, vg: vgName }, "re-reading the volume group failed");
+          });
         }
+        throw err;
       }
-      return outcome.result;
+      // Not stopped by the call's signal: the model must follow what the commands did.
+      return answer(ran.command ? await reread(vgName) : vg);
+    })();
+    try {
+      return await track(work);
     } finally {
-      finish();
+      release();
     }
   }
 
@@ -330,9 +284,6 @@ export function createVolumeStore(options: VolumeStoreOptions): VolumeStore {
     inventory: () => inventory,
     refreshAll,
     mutate,
-    settled: async (vgName) => {
-      await pendingRefresh.get(vgName);
-    },
     onChange(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -3,11 +3,13 @@ import { Code, ConnectError, createClient, type Client } from "@connectrpc/conne
 import * as grpc from "@grpc/grpc-js";
 import { lvmd } from "@topolvm/proto";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually, until } from "../../../tools/eventually.js";
 import { createSandbox, sandboxUnavailableReason, type Sandbox } from "../../../tools/lvm-sandbox/index.js";
 import { unixSocketTransport } from "../src/health-client.js";
 import { grpcCode, plainGrpcClient, type PlainGrpcClient } from "./grpc-js-client.js";
@@ -72,6 +74,7 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== "true")("lvmd on
       volumeGroups: [
         { name: "fast", sizes: ["2G"] },
         { name: "slow", sizes: ["64M"] },
+        { name: "hang", sizes: ["64M"] },
       ],
     });
     dir = mkdtempSync(join(tmpdir(), "lvmd-it-"));
@@ -228,10 +231,55 @@ device-classes:
     await lv.createLV({ name: "watched", sizeBytes: BigInt(8 * MiB) });
     const next = (await stream.next()).value as lvmd.WatchResponse;
     expect(next.items[0]?.freeBytes).toBe(ssdBefore - BigInt(8 * MiB));
-    await expect.poll(() => plainMessages.at(-1)?.items[0]?.freeBytes).toBe(ssdBefore - BigInt(8 * MiB));
+    await until("the plain client's Watch to see the new free bytes", () => Promise.resolve(plainMessages.at(-1)?.items[0]?.freeBytes === ssdBefore - BigInt(8 * MiB)));
     controller.abort();
     plain.cancel();
     await lv.removeLV({ name: "watched" });
+  });
+
+  it("stops the lvcreate of a CreateLV whose deadline passes or whose caller cancels, and serves the VG on", async () => {
+    // A second lvmd whose lvm hangs in lvcreate while the hang file exists: a real command that outlives the call.
+    const hangFile = join(dir, "hang");
+    const pidFile = join(dir, "lvcreate.pid");
+    const hangingConfig = join(dir, "hanging.yaml");
+    const hangingSocket = join(dir, "hanging.sock");
+    const hangingLvm = fileURLToPath(new URL("hanging-lvm.mjs", import.meta.url));
+    writeFileSync(hangingConfig, `lvm-command-prefix: [${process.execPath}, ${hangingLvm}]\ndevice-classes:\n  - { name: hang, volume-group: hang, default: true, spare-gb: 0 }\n`);
+    const env = { ...sandbox.env, HANGING_LVM_HANG: hangFile, HANGING_LVM_PID_FILE: pidFile };
+    const hanging = await startLvmd(["--config", hangingConfig, "--socket", hangingSocket], env, hangingSocket);
+    const client = createClient(lvmd.LVService, unixSocketTransport(hangingSocket));
+    try {
+      const hungLvcreate = async (): Promise<number> => {
+        const pid = await eventually("the hanging lvcreate to start", () => Promise.resolve(existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8")) : undefined));
+        unlinkSync(pidFile);
+        return pid;
+      };
+      const gone = (pid: number) => until(`lvcreate ${pid} to be stopped`, () => Promise.resolve(!existsSync(`/proc/${pid}`)), 30_000);
+      writeFileSync(hangFile, "");
+
+      const startedAt = Date.now();
+      const timedOut = client.createLV({ name: "late", sizeBytes: BigInt(8 * MiB) }, { timeoutMs: 3_000 });
+      const timedOutPid = await hungLvcreate();
+      expect(await connectCode(timedOut)).toBe(Code.DeadlineExceeded);
+      await gone(timedOutPid);
+      // lvm's own limit is 60 s: only the call's deadline can have stopped it this soon.
+      expect(Date.now() - startedAt).toBeLessThan(30_000);
+
+      const controller = new AbortController();
+      const cancelled = client.createLV({ name: "cancelled", sizeBytes: BigInt(8 * MiB) }, { signal: controller.signal });
+      const cancelledPid = await hungLvcreate();
+      controller.abort();
+      expect(await connectCode(cancelled)).toBe(Code.Canceled);
+      await gone(cancelledPid);
+
+      expect(await lvNames("hang")).toEqual([]);
+      unlinkSync(hangFile);
+      const after = await client.createLV({ name: "after", sizeBytes: BigInt(8 * MiB) });
+      expect(after.volume).toMatchObject({ name: "after", sizeBytes: BigInt(8 * MiB) });
+      expect(await lvNames("hang")).toEqual(["after"]);
+    } finally {
+      await hanging.stop("SIGKILL");
+    }
   });
 
   it("drains on SIGTERM, replaces a stale socket and serves existing LVs after a restart", async () => {
