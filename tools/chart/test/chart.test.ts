@@ -491,6 +491,40 @@ describe.skipIf(skipped(helmMissing))(titled("charts/topolvm with helm", helmMis
     });
   });
 
+  describe("snapshots", () => {
+    it("renders no snapshotter, RBAC or VolumeSnapshotClass by default", async () => {
+      const objects = await renderChart({ snapshot: { volumeSnapshotClasses: [{ name: "topolvm-snapshot" }] } });
+      expect(podSpec(get(objects, "Deployment", "topolvm-controller")).containers.map(({ name }) => name)).not.toContain("csi-snapshotter");
+      expect(find(objects, "ClusterRole", "topolvm-system:csi-snapshotter")).toBeUndefined();
+      expect(objects.filter((object) => object.kind === "VolumeSnapshotClass")).toEqual([]);
+    });
+
+    it("with snapshot.enabled runs csi-snapshotter on the controller socket, binds its ClusterRole and renders the VolumeSnapshotClasses", async () => {
+      const objects = await renderChart({
+        snapshot: {
+          enabled: true,
+          volumeSnapshotClasses: [{ name: "topolvm-snapshot", isDefaultClass: true }, { name: "topolvm-retain", deletionPolicy: "Retain", annotations: { team: "db" } }],
+        },
+      });
+      const controller = get(objects, "Deployment", "topolvm-controller");
+      const snapshotter = container(controller, "csi-snapshotter");
+      expect(snapshotter.image).toBe("registry.k8s.io/sig-storage/csi-snapshotter:v8.7.0");
+      expect(snapshotter.args).toEqual(expect.arrayContaining(["--csi-address=/run/topolvm/csi-topolvm.sock", "--leader-election", "--leader-election-namespace=topolvm-system"]));
+      const role = get(objects, "ClusterRole", "topolvm-system:csi-snapshotter") as unknown as { rules: { resources: string[]; verbs: string[] }[] };
+      expect(role.rules).toContainEqual({ apiGroups: ["snapshot.storage.k8s.io"], resources: ["volumesnapshotcontents/status"], verbs: ["update", "patch"] });
+      expect(get(objects, "ClusterRoleBinding", "topolvm-system:csi-snapshotter")).toMatchObject({
+        subjects: [{ kind: "ServiceAccount", name: "topolvm-controller", namespace: "topolvm-system" }],
+      });
+      expect(get(objects, "VolumeSnapshotClass", "topolvm-snapshot")).toMatchObject({
+        apiVersion: "snapshot.storage.k8s.io/v1",
+        driver: "topolvm.cybozu.com",
+        deletionPolicy: "Delete",
+        metadata: { annotations: { "snapshot.storage.kubernetes.io/is-default-class": "true" } },
+      });
+      expect(get(objects, "VolumeSnapshotClass", "topolvm-retain")).toMatchObject({ deletionPolicy: "Retain", metadata: { annotations: { team: "db" } } });
+    });
+  });
+
   describe("values.schema.json", () => {
     async function renderError(values: ChartValues): Promise<string> {
       const error: unknown = await renderChart(values).then(
@@ -519,6 +553,11 @@ describe.skipIf(skipped(helmMissing))(titled("charts/topolvm with helm", helmMis
 
     it("rejects the manual certificate path without a caBundle", async () => {
       expect(await renderError({ webhook: { certManager: { enabled: false } } })).toMatch(/caBundle/);
+    });
+
+    it("rejects a VolumeSnapshotClass without a name or with an unknown deletionPolicy, naming the key", async () => {
+      expect(await renderError({ snapshot: { volumeSnapshotClasses: [{ deletionPolicy: "Delete" }] } })).toMatch(/name/);
+      expect(await renderError({ snapshot: { volumeSnapshotClasses: [{ name: "s", deletionPolicy: "Keep" }] } })).toMatch(/deletionPolicy/);
     });
 
     it("rejects turning off both the extender and capacity tracking", async () => {
