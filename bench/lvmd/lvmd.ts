@@ -24,7 +24,7 @@ const execFileAsync = promisify(execFile);
 const [readPairs = 200, createPairs = 20, settleMs = 400] = process.argv.slice(2).map(Number);
 const vgName = "bench";
 const MiB = 2 ** 20;
-const LIST_LVS = 1000;
+const listedLvs = 1000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -127,11 +127,11 @@ try {
   results["CreateLV / its lvcreate, per call (median)"] = `${median(lvmdTimes.map((total, i) => total / (lvcreateMs.get(`lvmd${i}`) ?? Number.NaN))).toFixed(3)}x`;
   // 3. 1,000 LVs: restart lvmd on them, list them, read RSS.
   const existing = (await vg.getLVList({ deviceClass: "ssd" })).volumes.length;
-  await bulkCreate(env, Array.from({ length: LIST_LVS - existing }, (_, i) => `fill${i}`));
+  await bulkCreate(env, Array.from({ length: listedLvs - existing }, (_, i) => `fill${i}`));
   await daemon.stop();
   daemon = await startLvmd(["--config", configPath, "--socket", socketPath, "--log-level", "warn"], sandbox.env, socketPath);
   const vg2 = createClient(lvmd.VGService, unixSocketTransport(socketPath));
-  results[`lvmd RSS idle, ${LIST_LVS} LVs`] = `${rssMiB(daemon.child.pid ?? 0).toFixed(1)} MiB`;
+  results[`lvmd RSS idle, ${listedLvs} LVs`] = `${rssMiB(daemon.child.pid ?? 0).toFixed(1)} MiB`;
   const listTimes: number[] = [];
   let listed = 0;
   for (let i = 0; i < 50; i++) {

@@ -5,8 +5,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import {
   checkConfigAgainstLvm,
   ConfigError,
-  DEFAULT_LVM_COMMAND_PREFIX,
-  DEFAULT_SOCKET_NAME,
+  defaultLvmCommandPrefix,
+  defaultSocketName,
   findDeviceClass,
   loadConfig,
   parseConfig,
@@ -33,8 +33,8 @@ function classYaml(extra: string): string {
 describe("parseConfig", () => {
   it("applies upstream's defaults to a minimal config", () => {
     const config = parseConfig(minimal);
-    expect(config.socketName).toBe(DEFAULT_SOCKET_NAME);
-    expect(config.lvmCommandPrefix).toEqual(DEFAULT_LVM_COMMAND_PREFIX);
+    expect(config.socketName).toBe(defaultSocketName);
+    expect(config.lvmCommandPrefix).toEqual(defaultLvmCommandPrefix);
     expect(config.lvcreateOptionClasses).toEqual([]);
     expect(config.deviceClasses).toEqual([
       { name: "ssd", volumeGroup: "myvg1", default: true, spareGiB: 10, spareBytes: 10 * 2 ** 30, lvcreateOptions: [], type: "thick" },

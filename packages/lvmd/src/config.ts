@@ -2,18 +2,18 @@ import { readFile } from "node:fs/promises";
 import { parse, YAMLParseError } from "yaml";
 
 /** Where lvmd listens unless the config or `--socket` says otherwise (upstream's default). */
-export const DEFAULT_SOCKET_NAME = "/run/topolvm/lvmd.sock";
+export const defaultSocketName = "/run/topolvm/lvmd.sock";
 
 /** Where lvmd reads its config unless `--config` says otherwise (upstream's default). */
-export const DEFAULT_CONFIG_PATH = "/etc/topolvm/lvmd.yaml";
+export const defaultConfigPath = "/etc/topolvm/lvmd.yaml";
 
 /** Upstream's LVM command when `lvm-command-prefix` is absent: the host's lvm, entered from a container via nsenter. */
-export const DEFAULT_LVM_COMMAND_PREFIX: readonly string[] = ["/usr/bin/nsenter", "-m", "-u", "-i", "-n", "-p", "-t", "1", "/sbin/lvm"];
+export const defaultLvmCommandPrefix: readonly string[] = ["/usr/bin/nsenter", "-m", "-u", "-i", "-n", "-p", "-t", "1", "/sbin/lvm"];
 
 /** GiB held back from the reported free space of a device-class when `spare-gb` is omitted. */
-export const DEFAULT_SPARE_GIB = 10;
+export const defaultSpareGiB = 10;
 
-const GIB = 2 ** 30;
+const bytesPerGiB = 2 ** 30;
 
 /** A thin pool a thin device-class allocates from. */
 export interface ThinPoolConfig {
@@ -59,14 +59,14 @@ export class ConfigError extends Error {
 }
 
 // Upstream's device-class name rule (a DNS-label-like name, 1–63 characters).
-const CLASS_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const MAX_CLASS_NAME = 63;
+const classNamePattern = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const maxClassNameLength = 63;
 // Upstream's stripe-size rule: a number with an optional LVM unit letter.
-const STRIPE_SIZE = /^([0-9]*)(k|m|g|t|p|e|b|s)?$/i;
-const UNIT_BYTES: Readonly<Record<string, number>> = { b: 1, s: 512, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50, e: 2 ** 60 };
+const stripeSizePattern = /^([0-9]*)(k|m|g|t|p|e|b|s)?$/i;
+const unitBytes: Readonly<Record<string, number>> = { b: 1, s: 512, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50, e: 2 ** 60 };
 // LVM's limits on the stripe size.
-const MIN_STRIPE_BYTES = 4096;
-const MAX_STRIPE_BYTES = 2 ** 30;
+const minStripeBytes = 4096;
+const maxStripeBytes = 2 ** 30;
 
 type Obj = Record<string, unknown>;
 
@@ -118,9 +118,9 @@ function list(value: unknown, key: string): unknown[] {
 
 function className(value: unknown, key: string): string {
   const name = string(value, key);
-  if (name.length > MAX_CLASS_NAME || !CLASS_NAME.test(name)) {
+  if (name.length > maxClassNameLength || !classNamePattern.test(name)) {
     throw new ConfigError(
-      `${key}: ${show(name)} is not a valid name (1-${MAX_CLASS_NAME} characters: letters, digits, "-", "_", "."; starting and ending with a letter or digit)`,
+      `${key}: ${show(name)} is not a valid name (1-${maxClassNameLength} characters: letters, digits, "-", "_", "."; starting and ending with a letter or digit)`,
     );
   }
   return name;
@@ -147,8 +147,8 @@ function deviceClass(value: unknown, index: number): DeviceClass {
     throw new ConfigError(`${at}.default: must be true or false, got ${show(isDefault)}`);
   }
 
-  const spareGiB = dc["spare-gb"] ?? DEFAULT_SPARE_GIB;
-  if (typeof spareGiB !== "number" || !Number.isSafeInteger(spareGiB) || spareGiB < 0 || spareGiB * GIB > Number.MAX_SAFE_INTEGER) {
+  const spareGiB = dc["spare-gb"] ?? defaultSpareGiB;
+  if (typeof spareGiB !== "number" || !Number.isSafeInteger(spareGiB) || spareGiB < 0 || spareGiB * bytesPerGiB > Number.MAX_SAFE_INTEGER) {
     throw new ConfigError(`${at}.spare-gb: must be a whole number of GiB, 0 or more, got ${show(spareGiB)}`);
   }
 
@@ -165,12 +165,12 @@ function deviceClass(value: unknown, index: number): DeviceClass {
   if (dc["stripe-size"] !== undefined && dc["stripe-size"] !== null && dc["stripe-size"] !== "") {
     const raw = dc["stripe-size"];
     const text = typeof raw === "number" ? String(raw) : raw;
-    const match = typeof text === "string" ? STRIPE_SIZE.exec(text) : null;
+    const match = typeof text === "string" ? stripeSizePattern.exec(text) : null;
     if (typeof text !== "string" || match === null) {
       throw new ConfigError(`${at}.stripe-size: must be a size such as "64k" or "4m", got ${show(raw)}`);
     }
-    const bytes = Number(match[1] ?? "") * (UNIT_BYTES[(match[2] ?? "k").toLowerCase()] ?? 1);
-    if (!Number.isSafeInteger(bytes) || bytes < MIN_STRIPE_BYTES || bytes > MAX_STRIPE_BYTES || (bytes & (bytes - 1)) !== 0) {
+    const bytes = Number(match[1] ?? "") * (unitBytes[(match[2] ?? "k").toLowerCase()] ?? 1);
+    if (!Number.isSafeInteger(bytes) || bytes < minStripeBytes || bytes > maxStripeBytes || (bytes & (bytes - 1)) !== 0) {
       throw new ConfigError(`${at}.stripe-size: must be a power of two from 4k to 1g, got ${show(raw)}`);
     }
     stripeSize = text;
@@ -205,7 +205,7 @@ function deviceClass(value: unknown, index: number): DeviceClass {
     volumeGroup,
     default: isDefault,
     spareGiB,
-    spareBytes: spareGiB * GIB,
+    spareBytes: spareGiB * bytesPerGiB,
     ...(stripe === undefined ? {} : { stripe }),
     ...(stripeSize === undefined || stripeSizeBytes === undefined ? {} : { stripeSize, stripeSizeBytes }),
     lvcreateOptions,
@@ -234,9 +234,9 @@ export function validateConfig(doc: unknown): LvmdConfig {
   }
   const root = object(doc, "", ["socket-name", "device-classes", "lvcreate-option-classes", "lvm-command-prefix"]);
 
-  const socketName = root["socket-name"] === undefined || root["socket-name"] === null ? DEFAULT_SOCKET_NAME : string(root["socket-name"], "socket-name");
+  const socketName = root["socket-name"] === undefined || root["socket-name"] === null ? defaultSocketName : string(root["socket-name"], "socket-name");
 
-  let lvmCommandPrefix: readonly string[] = DEFAULT_LVM_COMMAND_PREFIX;
+  let lvmCommandPrefix: readonly string[] = defaultLvmCommandPrefix;
   if (root["lvm-command-prefix"] !== undefined && root["lvm-command-prefix"] !== null) {
     lvmCommandPrefix = stringList(root["lvm-command-prefix"], "lvm-command-prefix");
     if (lvmCommandPrefix.length === 0 || lvmCommandPrefix.some((arg) => arg === "")) {
@@ -295,13 +295,13 @@ export function validateConfig(doc: unknown): LvmdConfig {
 }
 
 /** How many alias expansions a config may cause (yaml's default); a config has no need for more. */
-const MAX_ALIAS_COUNT = 100;
+const maxAliasCount = 100;
 
 /** Parses and validates the text of an lvmd.yaml. */
 export function parseConfig(text: string): LvmdConfig {
   let doc: unknown;
   try {
-    doc = parse(text, { uniqueKeys: true, maxAliasCount: MAX_ALIAS_COUNT });
+    doc = parse(text, { uniqueKeys: true, maxAliasCount });
   } catch (err) {
     if (err instanceof YAMLParseError) {
       throw new ConfigError(`not valid YAML: ${err.message}`);
@@ -309,7 +309,7 @@ export function parseConfig(text: string): LvmdConfig {
     // yaml throws a ReferenceError for an alias it will not expand (too many, as in a
     // "billion laughs" bomb, or an unresolvable one): a fault of the file, not of lvmd.
     if (err instanceof ReferenceError) {
-      throw new ConfigError(`not valid YAML: ${err.message} (at most ${MAX_ALIAS_COUNT} alias expansions)`);
+      throw new ConfigError(`not valid YAML: ${err.message} (at most ${maxAliasCount} alias expansions)`);
     }
     throw err;
   }

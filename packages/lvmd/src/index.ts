@@ -2,10 +2,10 @@ export {
   allocationTarget,
   checkConfigAgainstLvm,
   ConfigError,
-  DEFAULT_CONFIG_PATH,
-  DEFAULT_LVM_COMMAND_PREFIX,
-  DEFAULT_SOCKET_NAME,
-  DEFAULT_SPARE_GIB,
+  defaultConfigPath,
+  defaultLvmCommandPrefix,
+  defaultSocketName,
+  defaultSpareGiB,
   findDeviceClass,
   loadConfig,
   parseConfig,
@@ -20,9 +20,9 @@ export { checkHealth, unixSocketTransport } from "./health-client.js";
 export { Health, ServingStatus } from "./health.js";
 export { createLvService } from "./lv-service.js";
 export type { LvService } from "./lv-service.js";
-export { createVgService, WATCH_INTERVAL_MS } from "./vg-service.js";
+export { createVgService, defaultWatchIntervalMs } from "./vg-service.js";
 export type { VgService } from "./vg-service.js";
-export { DRAIN_TIMEOUT_MS, REFRESH_INTERVAL_MS, startLvmdServer } from "./lvmd-server.js";
+export { defaultDrainTimeoutMs, defaultRefreshIntervalMs, startLvmdServer } from "./lvmd-server.js";
 export type { LvmdServer, LvmdServerOptions } from "./lvmd-server.js";
 export { createVolumeStore } from "./volume-store.js";
 export type { VolumeStore } from "./volume-store.js";

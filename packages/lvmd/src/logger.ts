@@ -1,7 +1,7 @@
 import { pino, type Level, type Logger } from "pino";
 
 /** pino levels accepted by --log-level. */
-export const LOG_LEVELS: readonly Level[] = ["fatal", "error", "warn", "info", "debug", "trace"];
+export const logLevels: readonly Level[] = ["fatal", "error", "warn", "info", "debug", "trace"];
 
 /** lvmd's one logger: JSON lines on stdout with ISO timestamps. */
 export function createLogger(level: Level, destination?: pino.DestinationStream): Logger {

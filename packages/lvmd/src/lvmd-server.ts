@@ -11,10 +11,10 @@ import { createVgService } from "./vg-service.js";
 import { createVolumeStore, type VolumeStore } from "./volume-store.js";
 
 /** How often the model is re-read from LVM, to pick up changes made outside lvmd. */
-export const REFRESH_INTERVAL_MS = 60_000;
+export const defaultRefreshIntervalMs = 60_000;
 
 /** How long SIGTERM waits for running calls before cutting them off. */
-export const DRAIN_TIMEOUT_MS = 30_000;
+export const defaultDrainTimeoutMs = 30_000;
 
 export interface LvmdServerOptions {
   readonly config: LvmdConfig;
@@ -77,7 +77,7 @@ export async function startLvmdServer(options: LvmdServerOptions): Promise<LvmdS
   );
 
   await bindUnixSocket(server, socketPath);
-  store.start(options.refreshIntervalMs ?? REFRESH_INTERVAL_MS);
+  store.start(options.refreshIntervalMs ?? defaultRefreshIntervalMs);
   logger.info({ socket: socketPath, deviceClasses: config.deviceClasses.map((dc) => dc.name) }, "lvmd serving");
 
   let closing: Promise<void> | undefined;
@@ -97,7 +97,7 @@ export async function startLvmdServer(options: LvmdServerOptions): Promise<LvmdS
           new Promise<boolean>((resolve) => {
             timer = setTimeout(() => {
               resolve(true);
-            }, options.drainTimeoutMs ?? DRAIN_TIMEOUT_MS);
+            }, options.drainTimeoutMs ?? defaultDrainTimeoutMs);
           }),
         ]);
         clearTimeout(timer);

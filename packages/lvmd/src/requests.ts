@@ -6,7 +6,7 @@ import { findDeviceClass, type DeviceClass, type LvmdConfig } from "./config.js"
 import { invalidArgument, notFound } from "./errors.js";
 import type { LvRecord } from "./model.js";
 
-const GIB = 2n ** 30n;
+const bytesPerGiB = 2n ** 30n;
 
 /** The device-class a request names ("" = the default); NotFound when there is no such class. */
 export function resolveDeviceClass(config: LvmdConfig, name: string): DeviceClass {
@@ -43,7 +43,7 @@ export function requestedBytes(request: { readonly sizeBytes: bigint; readonly s
   if (sizeBytes < 0n) {
     throw invalidArgument(`size_bytes must not be negative, got ${sizeBytes}`);
   }
-  const bytes = sizeBytes > 0n ? sizeBytes : sizeGiB * GIB;
+  const bytes = sizeBytes > 0n ? sizeBytes : sizeGiB * bytesPerGiB;
   if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) {
     throw new ConnectError(`requested size ${bytes} bytes is larger than any volume group`, Code.OutOfRange);
   }
@@ -55,7 +55,7 @@ export function toLogicalVolume(lv: LvRecord): lvmd.LogicalVolume {
   const sizeBytes = BigInt(lv.sizeBytes);
   return create(lvmd.LogicalVolumeSchema, {
     name: lv.name,
-    sizeGb: sizeBytes / GIB,
+    sizeGb: sizeBytes / bytesPerGiB,
     devMajor: lv.devMajor,
     devMinor: lv.devMinor,
     tags: [...lv.tags],

@@ -4,7 +4,7 @@ import net from "node:net";
 import { dirname } from "node:path";
 
 // How long a connection attempt to an existing socket may take before it counts as stale.
-const PROBE_TIMEOUT_MS = 1000;
+const probeTimeoutMs = 1000;
 
 function answers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -13,7 +13,7 @@ function answers(path: string): Promise<boolean> {
       socket.destroy();
       resolve(alive);
     };
-    socket.setTimeout(PROBE_TIMEOUT_MS, () => {
+    socket.setTimeout(probeTimeoutMs, () => {
       done(false);
     });
     socket.once("connect", () => {

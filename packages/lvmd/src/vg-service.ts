@@ -8,12 +8,12 @@ import { resolveDeviceClass, toLogicalVolume } from "./requests.js";
 import type { VolumeStore } from "./volume-store.js";
 
 /** Upstream sends a Watch message at least this often, changed or not. */
-export const WATCH_INTERVAL_MS = 10 * 60 * 1000;
+export const defaultWatchIntervalMs = 10 * 60 * 1000;
 
 export interface VgServiceOptions {
   readonly config: LvmdConfig;
   readonly store: VolumeStore;
-  /** Default WATCH_INTERVAL_MS. */
+  /** Default defaultWatchIntervalMs. */
   readonly watchIntervalMs?: number;
 }
 
@@ -48,7 +48,7 @@ export interface VgService {
 }
 
 /** The VGService of lvmd.proto: answers from the model, never by running LVM. */
-export function createVgService({ config, store, watchIntervalMs = WATCH_INTERVAL_MS }: VgServiceOptions): VgService {
+export function createVgService({ config, store, watchIntervalMs = defaultWatchIntervalMs }: VgServiceOptions): VgService {
   // The model's records are immutable and replaced on every change, so one answer per record and class serves every
   // GetLVList until the next change: listing 1,000 LVs repeatedly allocates nothing (the transport caches the bytes).
   const lists = new WeakMap<VgRecord, Map<string, lvmd.GetLVListResponse>>();

@@ -21,7 +21,7 @@ const execFileAsync = promisify(execFile);
 const unavailable = sandboxUnavailableReason();
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
-const EXTENT = 4 * MiB;
+const extentBytes = 4 * MiB;
 
 async function connectCode(call: Promise<unknown>): Promise<Code> {
   try {
@@ -182,14 +182,14 @@ device-classes:
   });
 
   it("answers bad requests with the right codes", async () => {
-    expect(await connectCode(lv.createLV({ name: "", sizeBytes: BigInt(EXTENT) }))).toBe(Code.InvalidArgument);
-    expect(await connectCode(lv.createLV({ name: "x", deviceClass: "nvme", sizeBytes: BigInt(EXTENT) }))).toBe(Code.NotFound);
+    expect(await connectCode(lv.createLV({ name: "", sizeBytes: BigInt(extentBytes) }))).toBe(Code.InvalidArgument);
+    expect(await connectCode(lv.createLV({ name: "x", deviceClass: "nvme", sizeBytes: BigInt(extentBytes) }))).toBe(Code.NotFound);
     expect(await connectCode(lv.createLV({ name: "x", sizeBytes: -1n }))).toBe(Code.InvalidArgument);
     expect(await connectCode(lv.createLV({ name: "x", sizeBytes: 1000n }))).toBe(Code.InvalidArgument);
     expect(await connectCode(lv.createLV({ name: "x", deviceClass: "hdd", sizeBytes: BigInt(GiB) }))).toBe(Code.ResourceExhausted);
-    expect(await connectCode(lv.resizeLV({ name: "missing", sizeBytes: BigInt(EXTENT) }))).toBe(Code.NotFound);
+    expect(await connectCode(lv.resizeLV({ name: "missing", sizeBytes: BigInt(extentBytes) }))).toBe(Code.NotFound);
     expect(await connectCode(vg.getFreeBytes({ deviceClass: "nvme" }))).toBe(Code.NotFound);
-    expect(await grpcCode(plainLv.unary("createLV", create(lvmd.CreateLVRequestSchema, { sizeBytes: BigInt(EXTENT) })))).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(await grpcCode(plainLv.unary("createLV", create(lvmd.CreateLVRequestSchema, { sizeBytes: BigInt(extentBytes) })))).toBe(grpc.status.INVALID_ARGUMENT);
     expect(await grpcCode(plainLv.unary("createLV", create(lvmd.CreateLVRequestSchema, { name: "x", deviceClass: "nvme", sizeBytes: 4096n })))).toBe(
       grpc.status.NOT_FOUND,
     );
@@ -199,7 +199,7 @@ device-classes:
 
   it("lets exactly the creates that fit win a race for the last free extents", async () => {
     const free = await vgFreeBytes("slow");
-    const size = 2 * EXTENT;
+    const size = 2 * extentBytes;
     const fit = Math.floor(free / size);
     const names = Array.from({ length: fit + 4 }, (_, i) => `race${String(i).padStart(2, "0")}`);
     const results = await Promise.allSettled(names.map((name) => lv.createLV({ name, deviceClass: "hdd", sizeBytes: BigInt(size) })));
@@ -283,7 +283,7 @@ device-classes:
   });
 
   it("drains on SIGTERM, replaces a stale socket and serves existing LVs after a restart", async () => {
-    await lv.createLV({ name: "survivor", deviceClass: "hdd", sizeBytes: BigInt(EXTENT) });
+    await lv.createLV({ name: "survivor", deviceClass: "hdd", sizeBytes: BigInt(extentBytes) });
     closeClients();
     expect(await daemon.stop("SIGTERM")).toBe(0);
     expect(() => statSync(socketPath)).toThrow();
@@ -296,7 +296,7 @@ device-classes:
     connectClients();
 
     const listed = await vg.getLVList({ deviceClass: "hdd" });
-    expect(listed.volumes.map((v) => [v.name, v.sizeBytes])).toEqual([["survivor", BigInt(EXTENT)]]);
+    expect(listed.volumes.map((v) => [v.name, v.sizeBytes])).toEqual([["survivor", BigInt(extentBytes)]]);
     await lv.removeLV({ name: "survivor", deviceClass: "hdd" });
   });
 

@@ -10,7 +10,7 @@ const bin = fileURLToPath(new URL("./lvmd.ts", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "lvmd-cli-"));
 
 function run(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, ["--import", "tsx", bin, ...args], { encoding: "utf8" });
+  const result = spawnSync(process.execPath, ["--conditions=@topolvm/source", "--import", "tsx", bin, ...args], { encoding: "utf8" });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -21,7 +21,7 @@ describe("lvmd", { timeout: 120_000 }, () => {
   });
 
   it("prints its name and the package version with --version", () => {
-    const out = execFileSync(process.execPath, ["--import", "tsx", bin, "--version"], { encoding: "utf8" });
+    const out = execFileSync(process.execPath, ["--conditions=@topolvm/source", "--import", "tsx", bin, "--version"], { encoding: "utf8" });
     expect(out).toBe("lvmd 0.1.0\n");
   });
 

@@ -2,8 +2,8 @@
 import { createRequire } from "node:module";
 import { parseArgs } from "node:util";
 import type { Level } from "pino";
-import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from "../config.js";
-import { createLogger, LOG_LEVELS } from "../logger.js";
+import { ConfigError, defaultConfigPath, loadConfig } from "../config.js";
+import { createLogger, logLevels } from "../logger.js";
 import { startLvmdServer } from "../lvmd-server.js";
 
 // The shebang caps V8's young generation at 1 MiB per semi-space: lvmd allocates little per call, and the default
@@ -11,15 +11,15 @@ import { startLvmdServer } from "../lvmd-server.js";
 // package.json sits two levels up from both src/bin/ and dist/bin/.
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
-const HEALTH_TIMEOUT_MS = 5000;
+const healthTimeoutMs = 5000;
 
 const usage = `Usage: lvmd [flags]            serve the lvmd gRPC API on a unix socket
        lvmd health [flags]     exit 0 when the lvmd on the socket answers SERVING (liveness probe)
 
 Flags:
-  --config PATH      lvmd.yaml to read (default ${DEFAULT_CONFIG_PATH})
+  --config PATH      lvmd.yaml to read (default ${defaultConfigPath})
   --socket PATH      unix socket to serve on, overriding the config's socket-name
-  --log-level LEVEL  ${LOG_LEVELS.join(", ")} (default info)
+  --log-level LEVEL  ${logLevels.join(", ")} (default info)
   --version          print the version and exit
   --help             print this help and exit
 `;
@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     parsed = parseArgs({
       allowPositionals: true,
       options: {
-        config: { type: "string", default: DEFAULT_CONFIG_PATH },
+        config: { type: "string", default: defaultConfigPath },
         socket: { type: "string" },
         "log-level": { type: "string", default: "info" },
         version: { type: "boolean" },
@@ -55,8 +55,8 @@ async function main(): Promise<void> {
     return;
   }
   const level = values["log-level"];
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-    fail(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(level)}`);
+  if (!(logLevels as readonly string[]).includes(level)) {
+    fail(`--log-level must be one of ${logLevels.join(", ")}, got ${JSON.stringify(level)}`);
   }
   const command = positionals[0] ?? "serve";
   if (positionals.length > 1 || (command !== "serve" && command !== "health")) {
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     const { checkHealth } = await import("../health-client.js");
     const { ServingStatus } = await import("../health.js");
     try {
-      const status = await checkHealth(socketPath, HEALTH_TIMEOUT_MS);
+      const status = await checkHealth(socketPath, healthTimeoutMs);
       process.stdout.write(`${ServingStatus[status]}\n`);
       process.exitCode = status === ServingStatus.SERVING ? 0 : 1;
     } catch (err) {

@@ -13,7 +13,7 @@ import { lvmdStartHookTimeoutMs, startLvmd, type LvmdProcess } from "../lvmd-pro
 // Runs inside the tools/vm VM (started by thin.test.ts), where device-mapper exists: the real lvmd process serves a
 // thin class and a thick class on one activated volume group; thin volumes and snapshots really allocate.
 const MiB = 2 ** 20;
-const POOL_BYTES = 256 * MiB;
+const poolBytes = 256 * MiB;
 
 async function codeOf(call: Promise<unknown>): Promise<Code> {
   try {
@@ -33,7 +33,7 @@ describe("lvmd on a kernel with device-mapper", () => {
   beforeAll(async () => {
     expect(process.env.TOPOLVM_IN_VM).toBe("1");
     sandbox = await createSandbox({ activation: true, volumeGroups: [{ name: "vmvg", sizes: ["1G"] }] });
-    await createLvm({ env: sandbox.env }).createThinPool({ vgName: "vmvg", name: "pool0", sizeBytes: POOL_BYTES });
+    await createLvm({ env: sandbox.env }).createThinPool({ vgName: "vmvg", name: "pool0", sizeBytes: poolBytes });
     const dir = mkdtempSync(join(tmpdir(), "lvmd-vm-"));
     const socketPath = join(dir, "lvmd.sock");
     const configPath = join(dir, "lvmd.yaml");
@@ -59,14 +59,14 @@ device-classes:
   });
 
   it("reports the pool's overprovisioned free space and creates active thin volumes in it", async () => {
-    expect((await vg.getFreeBytes({})).freeBytes).toBe(BigInt(10 * POOL_BYTES));
+    expect((await vg.getFreeBytes({})).freeBytes).toBe(BigInt(10 * poolBytes));
     const created = await lv.createLV({ name: "t1", sizeBytes: BigInt(512 * MiB) });
     expect(created.volume?.path).toBe("/dev/vmvg/t1");
-    expect((await vg.getFreeBytes({ deviceClass: "thin" })).freeBytes).toBe(BigInt(10 * POOL_BYTES - 512 * MiB));
+    expect((await vg.getFreeBytes({ deviceClass: "thin" })).freeBytes).toBe(BigInt(10 * poolBytes - 512 * MiB));
     const listed = (await vg.getLVList({ deviceClass: "thin" })).volumes;
     expect(listed.map((v) => [v.name, v.attr[0], v.attr[4], v.devMajor > 0])).toEqual([["t1", "V", "a", true]]);
     expect((await vg.getLVList({ deviceClass: "thick" })).volumes).toEqual([]);
-    expect(await codeOf(lv.createLV({ name: "t2", sizeBytes: BigInt(10 * POOL_BYTES) }))).toBe(Code.ResourceExhausted);
+    expect(await codeOf(lv.createLV({ name: "t2", sizeBytes: BigInt(10 * poolBytes) }))).toBe(Code.ResourceExhausted);
   });
 
   it("makes writable and read-only snapshots that hold the source's data", async () => {
@@ -87,9 +87,9 @@ device-classes:
     const stream = vg.watch({}, { signal: controller.signal })[Symbol.asyncIterator]();
     const first = (await stream.next()).value as lvmd.WatchResponse;
     const thin = first.items.find((item) => item.deviceClass === "thin");
-    expect(thin?.thinPool?.sizeBytes).toBe(BigInt(POOL_BYTES));
+    expect(thin?.thinPool?.sizeBytes).toBe(BigInt(poolBytes));
     expect(thin?.thinPool?.dataPercent).toBeGreaterThan(0);
-    expect(thin?.thinPool?.overprovisionBytes).toBe(BigInt(10 * POOL_BYTES - (512 + 512 + 600) * MiB));
+    expect(thin?.thinPool?.overprovisionBytes).toBe(BigInt(10 * poolBytes - (512 + 512 + 600) * MiB));
     expect(first.freeBytes).toBe(thin?.thinPool?.overprovisionBytes);
     controller.abort();
   });
@@ -103,6 +103,6 @@ device-classes:
     for (const name of ["snap-rw", "snap-ro", "t1"]) await lv.removeLV({ name });
     await lv.removeLV({ name: "k1", deviceClass: "thick" });
     expect((await vg.getLVList({ deviceClass: "thin" })).volumes).toEqual([]);
-    expect((await vg.getFreeBytes({})).freeBytes).toBe(BigInt(10 * POOL_BYTES));
+    expect((await vg.getFreeBytes({})).freeBytes).toBe(BigInt(10 * poolBytes));
   });
 });
