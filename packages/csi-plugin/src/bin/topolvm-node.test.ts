@@ -23,7 +23,7 @@ interface Result {
 
 function run(args: string[], env: Record<string, string | undefined> = {}): Promise<Result> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ["--import", "tsx", bin, ...args], { env: { ...process.env, NODE_NAME: undefined, ...env } }, (error, stdout, stderr) => {
+    execFile(process.execPath, ["--conditions=@topolvm/source", "--import", "tsx", bin, ...args], { env: { ...process.env, NODE_NAME: undefined, ...env } }, (error, stdout, stderr) => {
       resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr });
     });
   });
@@ -77,6 +77,7 @@ describe("topolvm-node", () => {
       const child = spawn(
         process.execPath,
         [
+          "--conditions=@topolvm/source",
           "--import",
           "tsx",
           bin,

@@ -16,14 +16,14 @@ describe("topolvm-scheduler", { timeout: 120_000 }, () => {
   });
 
   it("prints its name and the package version with --version", () => {
-    const out = execFileSync(process.execPath, ["--import", "tsx", bin, "--version"], { encoding: "utf8" });
+    const out = execFileSync(process.execPath, ["--conditions=@topolvm/source", "--import", "tsx", bin, "--version"], { encoding: "utf8" });
     expect(out).toBe("topolvm-scheduler 0.1.0\n");
   });
 
   it("exits 1 naming the file of an options file that is a YAML alias bomb, without a stack", () => {
     const options = join(dir, "bomb.yaml");
     writeFileSync(options, `${yamlAliasBomb}\n`);
-    const result = spawnSync(process.execPath, ["--import", "tsx", bin, "--config", options], { encoding: "utf8" });
+    const result = spawnSync(process.execPath, ["--conditions=@topolvm/source", "--import", "tsx", bin, "--config", options], { encoding: "utf8" });
     expect(result.status).toBe(1);
     expect(result.stderr).toContain(`topolvm-scheduler: ${options}: Excessive alias count`);
     expect(result.stderr).not.toMatch(/ReferenceError|\n\s+at /);
