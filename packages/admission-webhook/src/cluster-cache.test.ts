@@ -7,6 +7,7 @@ import { cachedClaimOf, cachedStorageClassOf, type ClusterCache, createClusterCa
 import { LookupUnavailableError } from "./cluster-lookup.js";
 import { createWebhookMetrics, type WebhookMetrics } from "./metrics.js";
 import { mutatePod } from "./pod-mutator.js";
+import { until } from "../../../tools/eventually.js";
 
 // A small API server on loopback speaking the list, watch and get calls the informers make, so the cache's sync,
 // restart and fallback rules run against real HTTP.
@@ -139,17 +140,6 @@ function review(cache: ClusterCache) {
   return cache.forReview(new AbortController().signal);
 }
 
-/** Polls until the condition holds. */
-async function eventually(condition: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 describe("createClusterCache", () => {
   let api: FakeApiServer | undefined;
   let cache: ClusterCache | undefined;
@@ -168,7 +158,9 @@ describe("createClusterCache", () => {
     cache = createClusterCache({
       kube,
       watchClaims: options.watchClaims ?? true,
-      fallbackTimeoutMs: options.fallbackTimeoutMs ?? 200,
+      // Generous: an answer from the fake API server can take a second on a loaded machine. The test of a read that
+      // gets no answer sets its own.
+      fallbackTimeoutMs: options.fallbackTimeoutMs ?? 5000,
       logger: pino({ level: "silent" }),
       metrics,
     });
@@ -182,7 +174,7 @@ describe("createClusterCache", () => {
     await expect(review(cache).storageClass("ssd")).rejects.toThrow(
       new LookupUnavailableError("the StorageClass cache has not synced with the API server yet"),
     );
-    await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
+    await until("the caches to sync", () => Promise.resolve(cache.synced()), 5000);
     expect(api.failLists).toBe(0);
     expect(await review(cache).storageClass("ssd")).toMatchObject({ metadata: { name: "ssd" }, provisioner: "topolvm.cybozu.com" });
     expect(await review(cache).persistentVolumeClaim("app", "data")).toMatchObject({ spec: { storageClassName: "ssd" } });
@@ -191,29 +183,29 @@ describe("createClusterCache", () => {
 
   it("follows watch events", async () => {
     const { cache, api } = await start();
-    await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
+    await until("the caches to sync", () => Promise.resolve(cache.synced()), 5000);
     let names: (string | undefined)[] = [];
     const refresh = async () => {
       names = (await review(cache).storageClasses()).map((sc) => sc.metadata?.name).sort();
     };
     // The watch opens right after the list; events pushed before it connects would be lost, so push until seen.
-    await eventually(async () => {
+    await until("the added StorageClass", async () => {
       api.pushStorageClass("ADDED", storageClass("hdd", "3"));
       await refresh();
       return names.length === 2;
-    }, "the added StorageClass");
+    }, 5000);
     expect(names).toEqual(["hdd", "ssd"]);
     api.pushStorageClass("DELETED", storageClass("ssd", "4"));
-    await eventually(async () => {
+    await until("the deleted StorageClass to go", async () => {
       await refresh();
       return names.length === 1;
-    }, "the deleted StorageClass to go");
+    }, 5000);
     expect(names).toEqual(["hdd"]);
   });
 
   it("reads an object missing from the cache once from the API server", async () => {
     const { cache, api, metrics } = await start();
-    await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
+    await until("the caches to sync", () => Promise.resolve(cache.synced()), 5000);
     expect(await review(cache).persistentVolumeClaim("app", "late")).toMatchObject({ metadata: { name: "late" } });
     expect(await review(cache).persistentVolumeClaim("app", "missing")).toBeUndefined();
     expect(await review(cache).storageClass("gone")).toBeUndefined();
@@ -229,8 +221,8 @@ describe("createClusterCache", () => {
   });
 
   it("reports a failed or slow fallback read as unavailable, naming the object", async () => {
-    const { cache } = await start();
-    await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
+    const { cache } = await start({ fallbackTimeoutMs: 200 });
+    await until("the caches to sync", () => Promise.resolve(cache.synced()), 5000);
     await expect(review(cache).persistentVolumeClaim("app", "broken")).rejects.toThrow(
       /^reading PersistentVolumeClaim app\/broken from the API server failed: HTTP 500/,
     );
@@ -241,7 +233,7 @@ describe("createClusterCache", () => {
 
   it("reads each missing object once per review, and at most maxFallbackReadsPerReview of them", async () => {
     const { cache, api } = await start();
-    await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
+    await until("the caches to sync", () => Promise.resolve(cache.synced()), 5000);
     const lookup = review(cache);
     for (let i = 0; i < maxFallbackReadsPerReview; i++) {
       expect(await lookup.persistentVolumeClaim("app", `missing-${i}`)).toBeUndefined();
@@ -263,7 +255,7 @@ describe("createClusterCache", () => {
 
   it("turns a pod naming 10,000 missing PVCs into at most maxFallbackReadsPerReview API reads, one at a time", async () => {
     const { cache, api } = await start();
-    await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
+    await until("the caches to sync", () => Promise.resolve(cache.synced()), 5000);
     const volumes = Array.from({ length: 10_000 }, (_, i) => ({ name: `v${i}`, persistentVolumeClaim: { claimName: `missing-${i % 5000}` } }));
     const pod = { metadata: { name: "many", namespace: "app" }, spec: { containers: [{ name: "main" }], volumes } };
     const request = { uid: "u", kind: { group: "", version: "v1", kind: "Pod" }, operation: "CREATE", namespace: "app", object: pod };
@@ -274,7 +266,7 @@ describe("createClusterCache", () => {
 
   it("never reads an empty or invalid name from the API server: no such object exists", async () => {
     const { cache, api } = await start();
-    await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
+    await until("the caches to sync", () => Promise.resolve(cache.synced()), 5000);
     const lookup = review(cache);
     for (const name of ["", "Data", "..", ".", "a/b", "-a", "a".repeat(254)]) {
       expect(await lookup.persistentVolumeClaim("app", name)).toBeUndefined();
@@ -288,21 +280,21 @@ describe("createClusterCache", () => {
 
   it("cancels the read in flight once the review ends, and starts no other", async () => {
     const { cache, api } = await start({ fallbackTimeoutMs: 60_000 });
-    await eventually(() => Promise.resolve(cache.synced()), "the caches to sync");
+    await until("the caches to sync", () => Promise.resolve(cache.synced()), 5000);
     const ended = new AbortController();
     const lookup = cache.forReview(ended.signal);
     const slow = lookup.persistentVolumeClaim("app", "slow");
-    await eventually(() => Promise.resolve(api.gets.length === 1), "the read to reach the API server");
+    await until("the read to reach the API server", () => Promise.resolve(api.gets.length === 1), 5000);
     ended.abort(new Error("the review has ended"));
     await expect(slow).rejects.toThrow("reading PersistentVolumeClaim app/slow from the API server failed: the review has ended");
-    await eventually(() => Promise.resolve(api.abandoned.length === 1), "the API server to see the read cancelled");
+    await until("the API server to see the read cancelled", () => Promise.resolve(api.abandoned.length === 1), 5000);
     await expect(lookup.persistentVolumeClaim("app", "late")).rejects.toBeInstanceOf(LookupUnavailableError);
     expect(api.gets).toEqual(["/api/v1/namespaces/app/persistentvolumeclaims/slow"]);
   });
 
   it("watches no PVCs when the pod hook is off", async () => {
     const { cache } = await start({ watchClaims: false });
-    await eventually(() => Promise.resolve(cache.synced()), "the StorageClass cache to sync");
+    await until("the StorageClass cache to sync", () => Promise.resolve(cache.synced()), 5000);
     await expect(review(cache).persistentVolumeClaim("app", "data")).rejects.toThrow(
       "PersistentVolumeClaims are not watched: the pod hook is disabled",
     );

@@ -11,6 +11,7 @@ import {
   type WebhookProcess,
   writeSecretVolume,
 } from "./support/webhook-process.js";
+import { eventually } from "../../../tools/eventually.js";
 
 // An API server that refuses connections: the hooks must still serve what needs no cluster state, report the rest as
 // unavailable, and stay unready.
@@ -45,17 +46,6 @@ const podWithClaim = {
 async function getText(port: number, path: string): Promise<{ status: number; body: string }> {
   const response = await fetch(`http://127.0.0.1:${port}${path}`);
   return { status: response.status, body: await response.text() };
-}
-
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) {
-      return value;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 describe("topolvm-webhook process", () => {
@@ -162,10 +152,10 @@ describe("topolvm-webhook process", () => {
     expect(stillFirst.fingerprint256).toBe(first.fingerprint256);
 
     writeSecretVolume(certDir, 3, { "tls.crt": third.cert, "tls.key": third.key });
-    const served = await eventually(
-      () => httpsRequest({ port: webhook.port, path: "/pod/mutate", ca: pki.caCert, body: review("Pod", podWithoutVolumes) }),
-      (answer) => answer.fingerprint256 === third.fingerprint256,
-    );
+    const served = await eventually("the third certificate to be served", async () => {
+      const answer = await httpsRequest({ port: webhook.port, path: "/pod/mutate", ca: pki.caCert, body: review("Pod", podWithoutVolumes) });
+      return answer.fingerprint256 === third.fingerprint256 ? answer : undefined;
+    }, 10_000);
     expect(served.fingerprint256).toBe(third.fingerprint256);
     expect(served.status).toBe(200);
     const metrics = await getText(webhook.metricsPort, "/metrics");
@@ -243,10 +233,10 @@ describe("topolvm-webhook shutdown", () => {
       // Key first, then certificate: the pair is briefly mismatched, as with a copy that is not atomic.
       writeFileSync(join(plainDir, "tls.key"), after.key);
       writeFileSync(join(plainDir, "tls.crt"), after.cert);
-      const served = await eventually(
-        () => httpsRequest({ port: webhook.port, path: "/pod/mutate", ca: pki.caCert, body }),
-        (answer) => answer.fingerprint256 === after.fingerprint256,
-      );
+      const served = await eventually("the new certificate to be served", async () => {
+        const answer = await httpsRequest({ port: webhook.port, path: "/pod/mutate", ca: pki.caCert, body });
+        return answer.fingerprint256 === after.fingerprint256 ? answer : undefined;
+      }, 10_000);
       expect(served.fingerprint256).toBe(after.fingerprint256);
     } finally {
       expect(await webhook.stop()).toBe(0);

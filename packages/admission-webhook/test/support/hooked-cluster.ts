@@ -6,6 +6,7 @@ import { type LocalCluster, startCluster } from "../../../../tools/cluster/src/i
 import { createTestPki } from "./test-pki.js";
 import { webhookConfigurationManifest } from "../../../../tools/cluster/src/topolvm-manifests.js";
 import { startWebhookProcess, type WebhookProcess, writeSecretVolume } from "./webhook-process.js";
+import { until } from "../../../../tools/eventually.js";
 
 /** The TopoLVM StorageClass the hooked cluster has (device-class `ssd`). */
 export const storageClassName = "topolvm-ssd";
@@ -55,21 +56,6 @@ export function podManifest(namespace: string, name: string, volumes: unknown[])
 
 /** A volume using the PVC of that name. */
 export const claimVolume = (claimName: string) => ({ name: claimName, persistentVolumeClaim: { claimName } });
-
-/** Polls read until done accepts its value. */
-export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) {
-      return value;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 /** A local cluster whose kube-apiserver calls a topolvm-webhook process through `topolvm-hook`. */
 export interface HookedCluster {
@@ -123,28 +109,23 @@ export async function startHookedCluster(namespaces: { hooked: string; ignored: 
     });
     // The ServiceAccount admission plugin refuses pods until the controller has made the namespace's default account.
     for (const namespace of [namespaces.hooked, namespaces.ignored]) {
-      await eventually(
-        () =>
-          objects.read({ apiVersion: "v1", kind: "ServiceAccount", metadata: { namespace, name: "default" } }).then(
-            () => true,
-            () => false,
-          ),
-        (found) => found,
-        `the default ServiceAccount of ${namespace}`,
-      );
+      await until(`the default ServiceAccount of ${namespace}`, () =>
+        objects.read({ apiVersion: "v1", kind: "ServiceAccount", metadata: { namespace, name: "default" } }).then(
+          () => true,
+          () => false,
+        ),
+      30_000);
     }
-    await eventually(
-      () => fetch(`http://127.0.0.1:${started.metricsPort}/readyz`).then((response) => response.status),
-      (status) => status === 200,
-      "the webhook's informers to sync",
-    );
+    await until("the webhook's informers to sync", async () =>
+      (await fetch(`http://127.0.0.1:${started.metricsPort}/readyz`)).status === 200,
+    30_000);
     await objects.create(webhookConfigurationManifest(`https://127.0.0.1:${started.port}`, pki.caCert.toString("base64")));
     // kube-apiserver picks new webhook configurations up from its own informer: probe with dry-run claims.
-    await eventually(
-      () => objects.create(claimManifest(namespaces.hooked, "probe", "1Gi"), undefined, "All"),
-      (probe) => probe.metadata.finalizers?.includes("topolvm.cybozu.com/pvc") === true,
-      "kube-apiserver to call the PVC hook",
-    );
+    await until("kube-apiserver to call the PVC hook", async () =>
+      (await objects.create(claimManifest(namespaces.hooked, "probe", "1Gi"), undefined, "All")).metadata.finalizers?.includes(
+        "topolvm.cybozu.com/pvc",
+      ) === true,
+    30_000);
     return { cluster, objects, webhook: started, stop };
   } catch (error) {
     await stop();
