@@ -48,7 +48,7 @@ describe("capacityRequestOf", () => {
 describe("nodeCapacitiesOf", () => {
   it("tells bytes, missing and garbled annotations apart", () => {
     const capacities = nodeCapacitiesOf({ "capacity.topolvm.cybozu.com/ssd": "42", "capacity.topolvm.cybozu.com/hdd": "lots" });
-    expect(capacities.get("ssd")).toEqual({ kind: "bytes", bytes: 42n, bytesNumber: 42, gib: 0 });
+    expect(capacities.get("ssd")).toEqual({ kind: "bytes", bytes: 42n });
     expect(capacities.get("hdd")).toEqual({ kind: "garbled", value: "lots" });
     expect(capacities.get("nvme")).toEqual({ kind: "missing" });
     expect(nodeCapacitiesOf(undefined).get("ssd")).toEqual({ kind: "missing" });
@@ -62,5 +62,10 @@ describe("nodeCapacitiesOf", () => {
   it("parses each annotation once and answers the same from then on", () => {
     const capacities = nodeCapacitiesOf({ "capacity.topolvm.cybozu.com/ssd": "42" });
     expect(capacities.get("ssd")).toBe(capacities.get("ssd"));
+  });
+
+  it("keeps byte counts past 2^53 exact", () => {
+    const capacities = nodeCapacitiesOf({ "capacity.topolvm.cybozu.com/ssd": "18446744073709551615" });
+    expect(capacities.get("ssd")).toEqual({ kind: "bytes", bytes: 2n ** 64n - 1n });
   });
 });

@@ -89,12 +89,12 @@ describe("the extender's HTTP adapter", () => {
   });
 
   it.each([
-    { body: "{bad", message: /^malformed JSON in request body: unexpected "b", expected a member name at byte 1$/ },
+    { body: "{bad", message: /^malformed JSON in request body: .* at position 1/ },
     { body: "", message: /^request body is empty; expected ExtenderArgs JSON$/ },
     { body: "[]", message: /^bad ExtenderArgs: request body must be a JSON object \(ExtenderArgs\)$/ },
     { body: JSON.stringify({ Nodes: nodes }), message: /^bad ExtenderArgs: Pod is missing$/ },
     { body: JSON.stringify({ Pod: pod }), message: /^bad ExtenderArgs: one of Nodes or NodeNames is required$/ },
-    { body: '{"Pod": {}, "NodeNames": ["a\\qb"]}', message: /^malformed JSON in request body: bad escape in string at byte 26$/ },
+    { body: '{"Pod": {}, "NodeNames": ["a\\qb"]}', message: /^malformed JSON in request body: Bad escaped character in JSON at position 29/ },
   ])("answers 400 with a message for the body $body", async ({ body, message }) => {
     const { url } = await start();
     for (const path of ["/predicate", "/prioritize"]) {
@@ -167,9 +167,6 @@ describe("the extender's HTTP adapter", () => {
     const broken: NodeCapacitySource = {
       synced: () => true,
       get: () => {
-        throw new Error("cache exploded");
-      },
-      getByUtf8: () => {
         throw new Error("cache exploded");
       },
     };

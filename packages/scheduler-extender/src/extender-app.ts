@@ -1,16 +1,10 @@
 import { isUtf8 } from "node:buffer";
 import Koa from "koa";
 import type { Logger } from "pino";
-import { ExtenderArgsError, parseExtenderArgs, type ExtenderArgs } from "./extender-args.js";
+import { ExtenderArgsError, JsonSyntaxError } from "./extender-args.js";
 import { createBufferPool, type BufferPool } from "./buffer-pool.js";
-import {
-  encodeFilterResult,
-  encodeHostPriorities,
-  predicateVerb,
-  prioritizeVerb,
-  type ExtenderContext,
-} from "./extender-verbs.js";
-import { JsonSyntaxError } from "./json-scan.js";
+import { answerPredicate, answerPrioritize, type ExtenderContext, type VerbAnswer } from "./extender-verbs.js";
+import { scanPredicate, scanPrioritize } from "./full-object-scan.js";
 import type { ExtenderMetrics, Verb } from "./metrics.js";
 import {
   ClientAbortError,
@@ -46,6 +40,15 @@ export interface ExtenderAppOptions {
 
 const largeBodyBytes = 1024 * 1024;
 
+/** A verb over a request body: the plain path, or the scanning path for bodies of 1 MiB or more. */
+type Answerer = (body: Buffer, context: ExtenderContext, pool: BufferPool) => VerbAnswer;
+
+/**
+ * Bodies from this size on are read by scanning (full-object-scan.ts): only full Node objects get that large in
+ * practice, and there the scan pays; names and smaller bodies take the plain path (the README has the figures).
+ */
+const scanFromBytes = largeBodyBytes;
+
 /** Error codes of a connection the client closed. */
 const clientGoneCodes = new Set(["ECONNRESET", "EPIPE", "ERR_STREAM_PREMATURE_CLOSE", "HPE_INVALID_EOF_STATE"]);
 
@@ -63,9 +66,6 @@ interface Summary {
   shape?: "objects" | "names";
 }
 
-function podName(args: ExtenderArgs): string {
-  return `${args.pod.namespace ?? ""}/${args.pod.name ?? ""}`;
-}
 
 /** The koa application serving the extender's routes; it answers every request and never lets an error escape. */
 export function createExtenderApp(options: ExtenderAppOptions): Koa {
@@ -86,7 +86,8 @@ export function createExtenderApp(options: ExtenderAppOptions): Koa {
   async function answer(
     ctx: Koa.Context,
     summary: Summary,
-    respond: (args: ExtenderArgs, pool: BufferPool) => Buffer,
+    plain: Answerer,
+    scanning: Answerer,
   ): Promise<void> {
     // A body without a length may grow to the limit: it reserves that much. Bodies under 1 MiB (node names, a small
     // cluster's Nodes) reserve nothing, so kube-scheduler's ordinary calls still go through while large ones are
@@ -112,9 +113,9 @@ export function createExtenderApp(options: ExtenderAppOptions): Koa {
       if (!isUtf8(body)) {
         throw new HttpError(400, "request body is not valid UTF-8");
       }
-      let args: ExtenderArgs;
+      let answered: VerbAnswer;
       try {
-        args = parseExtenderArgs(body);
+        answered = (body.length >= scanFromBytes ? scanning : plain)(body, context, answerBuffers);
       } catch (error) {
         if (error instanceof JsonSyntaxError) {
           throw new HttpError(400, `malformed JSON in request body: ${error.message}`);
@@ -124,10 +125,10 @@ export function createExtenderApp(options: ExtenderAppOptions): Koa {
         }
         throw error;
       }
-      summary.pod = podName(args);
-      summary.nodes = args.nodes?.length ?? args.nodeNames?.length ?? 0;
-      summary.shape = args.nodes === undefined ? "names" : "objects";
-      const encoded = respond(args, answerBuffers);
+      summary.pod = `${answered.pod.namespace ?? ""}/${answered.pod.name ?? ""}`;
+      summary.nodes = answered.nodeCount;
+      summary.shape = answered.shape;
+      const encoded = answered.body;
       ctx.res.once("close", () => {
         answerBuffers.release(encoded);
         if (afterLargeBody !== undefined && body.length >= largeBodyBytes) {
@@ -144,10 +145,10 @@ export function createExtenderApp(options: ExtenderAppOptions): Koa {
   async function serve(ctx: Koa.Context, verb: Verb, summary: Summary): Promise<void> {
     switch (verb) {
       case "predicate":
-        await answer(ctx, summary, (args, pool) => encodeFilterResult(predicateVerb(args, context), pool));
+        await answer(ctx, summary, answerPredicate, scanPredicate);
         return;
       case "prioritize":
-        await answer(ctx, summary, (args, pool) => encodeHostPriorities(prioritizeVerb(args, context), pool));
+        await answer(ctx, summary, answerPrioritize, scanPrioritize);
         return;
       case "status": {
         const reason = options.notReadyReason();

@@ -1,4 +1,4 @@
-import { exactDoubles, freeGarbled, freeHuge, freeMissing, type CapacityRequest, type NodeCapacities } from "./capacity.js";
+import type { CapacityRequest, NodeCapacities } from "./capacity.js";
 import type { CandidateNode } from "./candidate-node.js";
 
 /** Nodes that fit a pod, in the order given, and the reason each other node does not. */
@@ -20,8 +20,6 @@ export interface UnfitChecker {
 interface CheckedClass {
   readonly deviceClass: string;
   readonly requestedBytes: bigint;
-  /** The request as a double, rounded when it is 2^53 or more: still above every exact free byte count then. */
-  readonly requestedNumber: number;
   readonly missing: number;
   readonly garbled: number;
   readonly short: number;
@@ -29,20 +27,15 @@ interface CheckedClass {
 
 function firstUnfit(classes: readonly CheckedClass[], nodeCapacities: NodeCapacities): number {
   for (const checked of classes) {
-    const free = nodeCapacities.freeBytes(checked.deviceClass);
-    if (free >= 0) {
-      if (free < checked.requestedNumber) {
-        return checked.short;
-      }
-    } else if (free === freeMissing) {
+    const capacity = nodeCapacities.get(checked.deviceClass);
+    if (capacity.kind === "missing") {
       return checked.missing;
-    } else if (free === freeGarbled) {
+    }
+    if (capacity.kind === "garbled") {
       return checked.garbled;
-    } else if (free === freeHuge) {
-      const capacity = nodeCapacities.get(checked.deviceClass);
-      if (capacity.kind === "bytes" && capacity.bytes < checked.requestedBytes) {
-        return checked.short;
-      }
+    }
+    if (capacity.bytes < checked.requestedBytes) {
+      return checked.short;
     }
   }
   return 0;
@@ -59,7 +52,6 @@ export function unfitCheckerOf(request: CapacityRequest): UnfitChecker {
   const classes = [...request].map(([deviceClass, requestedBytes]): CheckedClass => ({
     deviceClass,
     requestedBytes,
-    requestedNumber: requestedBytes < exactDoubles ? Number(requestedBytes) : exactDoubles,
     missing: codeOf(`TopoLVM: node has no capacity annotation for device-class "${deviceClass}"`),
     garbled: codeOf(`TopoLVM: node capacity annotation for device-class "${deviceClass}" is not a decimal byte count`),
     short: codeOf(`TopoLVM: not enough free space in device-class "${deviceClass}"`),

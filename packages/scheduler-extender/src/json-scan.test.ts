@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { seededRandom } from "../test/support/seeded-random.js";
-import { JsonSyntaxError, jsonText, memberIs, memberKey, memberStartsWith, parseSpan, skipValue } from "./json-scan.js";
+import { JsonSyntaxError } from "./extender-args.js";
+import { jsonText, memberIs, memberKey, memberStartsWith, parseSpan, skipValue } from "./json-scan.js";
 
 // String contents around every byte the four-byte skipping must stop at, and bytes that look like them.
 const pieces = ["a", "Zz", "\\\"", "\\\\", "\\n", "\\u00e9", "é", "日本", "\u007f", " ", "!", "#", "[", "]", "{", "}", ":", ","];
@@ -24,7 +25,7 @@ describe("skipValue", () => {
   it("rejects a raw control character anywhere in a string", () => {
     for (let position = 0; position < 9; position++) {
       const content = "abcdefgh".slice(0, position) + "\u0001" + "abcdefgh".slice(position);
-      expect(() => scan(`"${content}"`)).toThrow(new JsonSyntaxError("control character in string", position + 1));
+      expect(() => scan(`"${content}"`)).toThrow(new JsonSyntaxError(`control character in string at byte ${position + 1}`));
     }
   });
 

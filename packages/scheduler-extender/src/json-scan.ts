@@ -3,15 +3,11 @@
 // decoding only the small parts it reads costs a fraction of JSON.parse plus JSON.stringify of the whole body, in
 // time and in memory. Most of a Node's bytes are inside strings, so strings are skipped four bytes at a time.
 
-/** Thrown for bytes that are not JSON; the message names the byte offset. */
-export class JsonSyntaxError extends Error {
-  constructor(
-    message: string,
-    readonly offset: number,
-  ) {
-    super(`${message} at byte ${offset}`);
-    this.name = "JsonSyntaxError";
-  }
+import { JsonSyntaxError } from "./extender-args.js";
+
+/** A JsonSyntaxError that names the byte offset. */
+function syntaxError(message: string, offset: number): JsonSyntaxError {
+  return new JsonSyntaxError(`${message} at byte ${offset}`);
 }
 
 /** JSON text to scan: its bytes, and a view over them for reading four bytes at a time. */
@@ -99,9 +95,9 @@ function skipString(text: JsonText, offset: number): number {
     if (byte === backslash) {
       i = at + 2;
     } else if (byte === undefined) {
-      throw new JsonSyntaxError("unterminated string", offset);
+      throw syntaxError("unterminated string", offset);
     } else if (byte < 0x20) {
-      throw new JsonSyntaxError("control character in string", at);
+      throw syntaxError("control character in string", at);
     } else {
       // Fewer than four bytes are left: one at a time.
       i = at + 1;
@@ -123,7 +119,7 @@ function skipScalar(bytes: Buffer, offset: number): number {
   }
   const text = String.fromCharCode(...bytes.subarray(offset, Math.min(i, offset + 64)));
   if (i - offset > 64 || !(text === "true" || text === "false" || text === "null" || numberPattern.test(text))) {
-    throw new JsonSyntaxError(i === offset ? describe(bytes, offset) : `invalid value ${JSON.stringify(text)}`, offset);
+    throw syntaxError(i === offset ? describe(bytes, offset) : `invalid value ${JSON.stringify(text)}`, offset);
   }
   return i;
 }
@@ -152,7 +148,7 @@ export function skipValue(text: JsonText, offset: number): number {
       i = skipString(text, i);
     } else if (byte === openBrace || byte === openBracket) {
       if (depth >= maxDepth) {
-        throw new JsonSyntaxError(`nesting deeper than ${maxDepth}`, i);
+        throw syntaxError(`nesting deeper than ${maxDepth}`, i);
       }
       const isObject = byte === openBrace;
       i += 1;
@@ -197,7 +193,7 @@ export function skipValue(text: JsonText, offset: number): number {
         i += 1;
         continue;
       }
-      throw new JsonSyntaxError(describe(bytes, i), i);
+      throw syntaxError(describe(bytes, i), i);
     }
   }
 }
@@ -205,7 +201,7 @@ export function skipValue(text: JsonText, offset: number): number {
 /** Skips `"key" :` and the whitespace after it; returns the offset of the member's value. */
 function skipMemberKey(text: JsonText, offset: number): number {
   if (text.bytes[offset] !== quote) {
-    throw new JsonSyntaxError(`${describe(text.bytes, offset)}, expected a member name`, offset);
+    throw syntaxError(`${describe(text.bytes, offset)}, expected a member name`, offset);
   }
   return skipColon(text, skipString(text, offset));
 }
@@ -218,7 +214,7 @@ function skipColon(text: JsonText, offset: number): number {
   }
   const i = skipWhitespace(text, offset);
   if (bytes[i] !== colon) {
-    throw new JsonSyntaxError(`${describe(bytes, i)}, expected ":"`, i);
+    throw syntaxError(`${describe(bytes, i)}, expected ":"`, i);
   }
   return skipWhitespace(text, i + 1);
 }
@@ -227,7 +223,7 @@ function skipColon(text: JsonText, offset: number): number {
 export function expectEnd(text: JsonText, offset: number): void {
   const rest = skipWhitespace(text, offset);
   if (rest !== text.bytes.length) {
-    throw new JsonSyntaxError("unexpected data after the JSON value", rest);
+    throw syntaxError("unexpected data after the JSON value", rest);
   }
 }
 
@@ -280,7 +276,7 @@ export function parseSpan(text: JsonText, start: number, end: number): unknown {
   try {
     return JSON.parse(bytes.toString("utf8", start, end));
   } catch {
-    throw new JsonSyntaxError(bytes[start] === quote ? "bad escape in string" : "bad escape in a string of the value", start);
+    throw syntaxError(bytes[start] === quote ? "bad escape in string" : "bad escape in a string of the value", start);
   }
 }
 
@@ -292,23 +288,6 @@ export function checkEscapes(text: JsonText, start: number, end: number): void {
   if (hasEscape(text.bytes, start, end)) {
     parseSpan(text, start, end);
   }
-}
-
-/** The value of a string at `[start, end)` (quotes included) of 1 to 15 decimal digits, else undefined. */
-export function safeIntegerString(text: JsonText, start: number, end: number): number | undefined {
-  const { bytes } = text;
-  if (end - start < 3 || end - start > 17) {
-    return undefined;
-  }
-  let value = 0;
-  for (let i = start + 1; i < end - 1; i++) {
-    const digit = (bytes[i] ?? 0) - 0x30;
-    if (digit < 0 || digit > 9) {
-      return undefined;
-    }
-    value = value * 10 + digit;
-  }
-  return value;
 }
 
 /** Decodes the JSON string at `[start, end)` (quotes included): a member name, or a string value. */
@@ -385,7 +364,7 @@ export function walkObject(
   }
   for (;;) {
     if (bytes[i] !== quote) {
-      throw new JsonSyntaxError(`${describe(bytes, i)}, expected a member name`, i);
+      throw syntaxError(`${describe(bytes, i)}, expected a member name`, i);
     }
     const nameEnd = skipString(text, i);
     const valueOffset = skipColon(text, nameEnd);
@@ -394,7 +373,7 @@ export function walkObject(
       return i + 1;
     }
     if (bytes[i] !== comma) {
-      throw new JsonSyntaxError(`${describe(bytes, i)}, expected "," or "}"`, i);
+      throw syntaxError(`${describe(bytes, i)}, expected "," or "}"`, i);
     }
     i = skipWhitespace(text, i + 1);
   }
@@ -413,7 +392,7 @@ export function walkArray(text: JsonText, offset: number, onElement: (index: num
       return i + 1;
     }
     if (bytes[i] !== comma) {
-      throw new JsonSyntaxError(`${describe(bytes, i)}, expected "," or "]"`, i);
+      throw syntaxError(`${describe(bytes, i)}, expected "," or "]"`, i);
     }
     i = skipWhitespace(text, i + 1);
   }

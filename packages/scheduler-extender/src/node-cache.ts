@@ -3,7 +3,6 @@ import type { Logger } from "pino";
 import type { CandidateNode } from "./candidate-node.js";
 import { nodeCapacitiesOf } from "./capacity.js";
 import type { NodeCapacitySource } from "./extender-verbs.js";
-import { createNameIndex } from "./name-index.js";
 
 /** An informer-style cache of every Node's capacity annotations, for names-only requests. */
 export interface NodeCache extends NodeCapacitySource {
@@ -41,8 +40,7 @@ function cachedNodeOf(node: NodeMetadata): CachedNode {
 /** Creates the node cache; it does nothing until started. */
 export function createNodeCache(options: NodeCacheOptions): NodeCache {
   const { logger } = options;
-  // Names are looked up by their bytes in requests; the informer's own map is keyed by strings.
-  const nodes = createNameIndex<CandidateNode>();
+  const nodes = new Map<string, CandidateNode>();
   // Only metadata is asked for: a Node's status (images, conditions) is most of its size and placement reads none of it.
   const informer = createInformer(options.client, {
     path: "/api/v1/nodes",
@@ -60,7 +58,7 @@ export function createNodeCache(options: NodeCacheOptions): NodeCache {
     nodes.delete(node.candidate.name);
   });
   informer.on("synced", () => {
-    logger.info({ nodes: nodes.size() }, "node cache synced");
+    logger.info({ nodes: nodes.size }, "node cache synced");
   });
   informer.on("error", (error, retryInMs) => {
     logger.warn({ err: error, retryInMs }, "listing or watching Nodes failed");
@@ -72,8 +70,7 @@ export function createNodeCache(options: NodeCacheOptions): NodeCache {
     },
     stop: () => informer.stop(),
     synced: () => informer.synced(),
-    size: () => nodes.size(),
+    size: () => nodes.size,
     get: (name) => nodes.get(name),
-    getByUtf8: (bytes, start, end) => nodes.getByUtf8(bytes, start, end),
   };
 }

@@ -1,7 +1,7 @@
-import { freeHuge, type CapacityRequest, type NodeCapacities } from "./capacity.js";
+import type { CapacityRequest, NodeCapacities } from "./capacity.js";
 import type { CandidateNode } from "./candidate-node.js";
 import { divisorFor, type Divisors } from "./divisors.js";
-import { gibScore, maxScore, minScore } from "./score.js";
+import { capacityScore, maxScore, minScore } from "./score.js";
 
 /** One node's score, kube-scheduler's HostPriority. */
 export interface HostPriority {
@@ -19,17 +19,10 @@ function scoredClassesOf(request: CapacityRequest, divisors: Divisors): ScoredCl
   return [...request.keys()].map((deviceClass) => ({ deviceClass, divisor: divisorFor(divisors, deviceClass) }));
 }
 
-const gib = 2 ** 30;
-
 /** One device-class's score on a node: a missing or garbled annotation scores 0. */
 function classScore(nodeCapacities: NodeCapacities, deviceClass: string, divisor: number): number {
-  const free = nodeCapacities.freeBytes(deviceClass);
-  if (free >= 0) {
-    return gibScore(Math.floor(free / gib), divisor);
-  }
-  // Past 2^53 the whole GiB come from the BigInt.
-  const capacity = free === freeHuge ? nodeCapacities.get(deviceClass) : undefined;
-  return capacity?.kind === "bytes" ? gibScore(capacity.gib, divisor) : minScore;
+  const capacity = nodeCapacities.get(deviceClass);
+  return capacity.kind === "bytes" ? capacityScore(capacity.bytes, divisor) : minScore;
 }
 
 function lowestScore(classes: readonly ScoredClass[], nodeCapacities: NodeCapacities): number {

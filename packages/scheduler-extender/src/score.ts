@@ -4,19 +4,10 @@ export const maxScore = 10;
 
 /**
  * Scores free capacity as `min(10, max(0, floor(log2((capacityBytes >> 30) / divisor))))`: whole GiB, so a node with
- * less than 1 GiB free scores 0 (log2 of 0 is -Infinity), and one more point per doubling of free space.
+ * less than 1 GiB free scores 0 (log2 of 0 is -Infinity), and one more point per doubling of free space. The shift
+ * stays in BigInt because byte counts go past 2^53; whole GiB fit a double.
  */
 export function capacityScore(capacityBytes: bigint, divisor: number): number {
-  return gibScore(wholeGiB(capacityBytes), divisor);
-}
-
-/** Whole GiB of a byte count. The shift stays in BigInt because byte counts go past 2^53; whole GiB fit a double. */
-export function wholeGiB(capacityBytes: bigint): number {
-  return Number(capacityBytes >> 30n);
-}
-
-/** capacityScore of a capacity already in whole GiB (see wholeGiB). */
-export function gibScore(gib: number, divisor: number): number {
-  const score = Math.floor(Math.log2(gib / divisor));
+  const score = Math.floor(Math.log2(Number(capacityBytes >> 30n) / divisor));
   return Math.min(maxScore, Math.max(minScore, score));
 }

@@ -36,7 +36,7 @@ function spawnBin(args: readonly string[], startedAs: StartedAs): ChildProcess &
   if (!existsSync(schedulerBin)) {
     throw new Error(`${schedulerBin} is missing: build the package first (npx nx run scheduler-extender:build)`);
   }
-  const stdio = { stdio: ["ignore", "pipe", "pipe"] } as const;
+  const stdio: { stdio: ["ignore", "pipe", "pipe"] } = { stdio: ["ignore", "pipe", "pipe"] };
   if (startedAs === "plain node") {
     return spawn(process.execPath, [schedulerBin, ...args], stdio);
   }
