@@ -92,8 +92,8 @@ describe("createInformer", () => {
     collection.put(configMap("a", "2"));
     await until("the update", () => Promise.resolve(events.includes("update a=1 -> a=2")));
     collection.put(configMap("quiet", "1"), true);
+    // The bookmark and the end of the watch go down the same stream, in that order: no wait between them.
     collection.bookmark();
-    await new Promise((resolve) => setTimeout(resolve, 100));
     collection.endWatches();
     await until("a second watch", () => Promise.resolve(collection.watches().length === 2 && collection.openWatches() === 1));
     // Version 2 was the list's, 3 the update's, 4 the quiet put's that the bookmark carried.
