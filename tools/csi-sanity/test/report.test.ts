@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 
 import { parseGinkgoReport, skipReasons } from "../src/ginkgo-report.js";
 import { findReport, reportSucceeded, resultLine, type RunReport, type VmReport } from "../src/result.js";
-import { csiSanityArgv, parseRunNames, volumeParameters } from "../src/sanity-run.js";
+import { csiSanityArgv, parseRunNames, runSkip, thickSnapshotSkip, volumeParameters } from "../src/sanity-run.js";
 
 // A Ginkgo v2 JSON report as csi-sanity writes it with -ginkgo.json-report, cut down to the fields read.
 function spec(containers: string[], leaf: string, state: string, message = "", type = "It"): object {
@@ -103,6 +103,28 @@ describe("the csi-sanity command line", () => {
   it("knows the thick and thin runs only", () => {
     expect(parseRunNames("thin,thick")).toEqual(["thin", "thick"]);
     expect(() => parseRunNames("thick,raid")).toThrow(/unknown run "raid"/);
+  });
+});
+
+describe("the specs a run leaves out", () => {
+  it("skips the snapshot and clone specs on the thick run only, as upstream", () => {
+    expect(runSkip("thick", undefined)).toBe(thickSnapshotSkip);
+    expect(runSkip("thin", undefined)).toBeUndefined();
+    const pattern = new RegExp(thickSnapshotSkip);
+    for (const spec of [
+      "Controller Service [Controller Server] CreateSnapshot should fail when no name is provided",
+      "Controller Service [Controller Server] DeleteSnapshot should succeed when an invalid snapshot id is used",
+      "Controller Service [Controller Server] CreateVolume should create volume from an existing source snapshot",
+      "Controller Service [Controller Server] CreateVolume should fail when the volume source volume is not found",
+    ]) {
+      expect(spec).toMatch(pattern);
+    }
+    expect("Controller Service [Controller Server] CreateVolume should not fail when requesting to create a volume with already existing name and same capacity").not.toMatch(pattern);
+  });
+
+  it("adds the caller's skip to a run's own", () => {
+    expect(runSkip("thick", "ExpandVolume")).toBe(`(${thickSnapshotSkip})|(ExpandVolume)`);
+    expect(runSkip("thin", "ExpandVolume")).toBe("ExpandVolume");
   });
 });
 

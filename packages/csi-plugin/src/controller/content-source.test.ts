@@ -1,9 +1,10 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { V1ObjectMeta } from "@kubernetes/client-node";
 import { create } from "@bufbuild/protobuf";
 import { csi } from "@topolvm/proto";
 import { deviceClassParameter, topologyKey } from "@topolvm/proto/names";
 import { describe, expect, it } from "vitest";
+import { rejection } from "../../test/connect-rejection.js";
 import type { LogicalVolume } from "../logical-volume/logical-volume.js";
 import { placeFromSource, type SourceRequest } from "./content-source.js";
 
@@ -29,17 +30,6 @@ const restore = (init: Partial<SourceRequest> = {}): SourceRequest => ({
 const at = (...nodes: string[]) =>
   create(csi.TopologyRequirementSchema, { requisite: nodes.map((node) => ({ segments: { [topologyKey]: node } })) });
 
-function rejection(call: () => unknown): { code: Code; message: string } {
-  try {
-    call();
-  } catch (error) {
-    if (error instanceof ConnectError) {
-      return { code: error.code, message: error.rawMessage };
-    }
-    throw error;
-  }
-  throw new Error("expected a ConnectError");
-}
 
 describe("placeFromSource", () => {
   it("places a restore on the snapshot's node with the requested size", () => {

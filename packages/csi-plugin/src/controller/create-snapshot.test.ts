@@ -3,6 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { V1ObjectMeta } from "@kubernetes/client-node";
 import { csi } from "@topolvm/proto";
 import { describe, expect, it } from "vitest";
+import { rejection } from "../../test/connect-rejection.js";
 import type { LogicalVolume } from "../logical-volume/logical-volume.js";
 import { creationTime, needsThinClass, planCreateSnapshot, snapshotIncompatibility, snapshotSpec } from "./create-snapshot.js";
 
@@ -12,17 +13,6 @@ const source: LogicalVolume = {
   spec: { name: "pvc-1", nodeName: "node-1", size: GiB.toString(), deviceClass: "thin", lvcreateOptionClass: "" },
 };
 
-function rejection(call: () => unknown): { code: Code; message: string } {
-  try {
-    call();
-  } catch (error) {
-    if (error instanceof ConnectError) {
-      return { code: error.code, message: error.rawMessage };
-    }
-    throw error;
-  }
-  throw new Error("expected a ConnectError");
-}
 
 describe("planCreateSnapshot", () => {
   it("lowercases the name and keeps the source volume id", () => {

@@ -1,9 +1,10 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { csi } from "@topolvm/proto";
 import { capacityAnnotationPrefix, deviceClassParameter, lvcreateOptionClassParameter, topologyKey } from "@topolvm/proto/names";
 import { V1ObjectMeta } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
+import { rejection } from "../../test/connect-rejection.js";
 import type { LogicalVolume } from "../logical-volume/logical-volume.js";
 import type { CapacityNode } from "./capacity.js";
 import {
@@ -38,17 +39,6 @@ const range = (requiredBytes: bigint, limitBytes = 0n): csi.CapacityRange => cre
 
 const meta = (name: string): LogicalVolume["metadata"] => Object.assign(new V1ObjectMeta(), { name });
 
-function rejection(fn: () => unknown): { code: Code; message: string } {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ConnectError) {
-      return { code: error.code, message: error.rawMessage };
-    }
-    throw error;
-  }
-  throw new Error("expected a ConnectError");
-}
 
 function node(name: string, annotations: Record<string, string>, labels: Record<string, string> = { [topologyKey]: name }): CapacityNode {
   return { metadata: { name, annotations, labels } };
