@@ -60,7 +60,11 @@ for flavour_file in "$flavours"/*; do
       "$rootfs"/etc/hostname "$rootfs"/etc/resolv.conf
     for entry in "${single_files[@]}"; do
       work=$(mktemp -d "$images_cache/.deb.XXXXXX")
-      (cd "$work" && apt-get download -qq -o APT::Sandbox::User=root "${entry%%:*}" >/dev/null)
+      if ! (cd "$work" && apt-get download -qq -o APT::Sandbox::User=root "${entry%%:*}" >/dev/null 2>&1); then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+        touch "$TOPOLVM_CACHE/apt-updated"
+        (cd "$work" && apt-get download -qq -o APT::Sandbox::User=root "${entry%%:*}" >/dev/null)
+      fi
       dpkg-deb --fsys-tarfile "$work/${entry%%:*}"_*.deb | tar -x -C "$rootfs" ".${entry#*:}"
       rm -rf "$work"
     done
