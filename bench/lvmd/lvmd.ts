@@ -129,7 +129,7 @@ try {
   const existing = (await vg.getLVList({ deviceClass: "ssd" })).volumes.length;
   await bulkCreate(env, Array.from({ length: listedLvs - existing }, (_, i) => `fill${i}`));
   await daemon.stop();
-  daemon = await startLvmd(["--config", configPath, "--socket", socketPath, "--log-level", "warn"], sandbox.env, socketPath);
+  daemon = await startLvmd(["--config", configPath, "--socket", socketPath, "--log-level", "info"], sandbox.env, socketPath);
   const vg2 = createClient(lvmd.VGService, unixSocketTransport(socketPath));
   results[`lvmd RSS idle, ${listedLvs} LVs`] = `${rssMiB(daemon.child.pid ?? 0).toFixed(1)} MiB`;
   const listTimes: number[] = [];

@@ -1,7 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { eventually } from "../../../tools/eventually.js";
 import { execFileExecutor } from "./executor.js";
 import { createLvm } from "./lvm.js";
 import { LvmError } from "./lvm-error.js";
@@ -91,11 +92,12 @@ describe("timeouts and cancellation with real child processes", () => {
     const controller = new AbortController();
     const reason = new Error("client went away");
     const pending = lvm.listVolumeGroups({ signal: controller.signal });
-    setTimeout(() => {
-      controller.abort(reason);
-    }, 1000);
+    // The pid file may exist a moment before sh has written it.
+    const pid = await eventually("the command to start", () => Promise.resolve(existsSync(pidFile) && pidIn(pidFile) > 0 ? pidIn(pidFile) : undefined), 5_000);
+    expect(isRunning(pid)).toBe(true);
+    controller.abort(reason);
     await expect(pending).rejects.toBe(reason);
-    expect(isRunning(pidIn(pidFile))).toBe(false);
+    expect(isRunning(pid)).toBe(false);
   });
 
   it("runs nothing when the signal is already aborted", async () => {

@@ -23,7 +23,7 @@ export interface LvmdProcess {
 }
 
 /**
- * How long a test waits for lvmd to report SERVING. Generous: these are correctness tests, and in the TCG VM on a
+ * How long a test waits for lvmd to serve. Generous: these are correctness tests, and in the TCG VM on a
  * loaded, shared machine lvmd and the first health call each take seconds. A hook that starts lvmd allows
  * `lvmdStartHookTimeoutMs`, so this deadline (which prints what lvmd wrote) fires before the hook's own timeout.
  */
@@ -31,29 +31,40 @@ export const lvmdStartTimeoutMs = 120_000;
 /** A beforeAll timeout for a hook that makes a sandbox and starts lvmd once: the start deadline plus room for the rest. */
 export const lvmdStartHookTimeoutMs = lvmdStartTimeoutMs + 180_000;
 
+/**
+ * Starts the built lvmd and resolves once it serves: its "lvmd serving" log line (written after the socket is bound,
+ * so the process must log at info or below) is the sync point, confirmed by one health check.
+ */
 export async function startLvmd(args: readonly string[], env: Record<string, string>, socketPath: string): Promise<LvmdProcess> {
   const child = spawn(process.execPath, [...shebangNodeFlags(), lvmdBin, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
   const exited = new Promise<number | null>((resolve) => {
     child.once("exit", resolve);
   });
-  const startedAt = Date.now();
-  let lastHealth = "no answer yet";
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`lvmd exited with ${child.exitCode} before it was healthy; it wrote:\n${output}`);
-    const status = await checkHealth(socketPath, 5_000).catch((err: unknown) => {
-      lastHealth = err instanceof Error ? err.message : String(err);
-      return undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const serving = new Promise<void>((resolve, reject) => {
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      output += chunk;
+      if (output.includes('"msg":"lvmd serving"')) resolve();
     });
-    if (status === ServingStatus.SERVING) break;
-    if (status !== undefined) lastHealth = `status ${ServingStatus[status]}`;
-    if (Date.now() - startedAt > lvmdStartTimeoutMs) {
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+    void exited.then((code) => {
+      reject(new Error(`lvmd exited with ${String(code)} before it served; it wrote:\n${output}`));
+    });
+    timer = setTimeout(() => {
       child.kill("SIGKILL");
-      throw new Error(`lvmd was not healthy after ${lvmdStartTimeoutMs} ms (last health check: ${lastHealth}); it wrote:\n${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+      reject(new Error(`lvmd did not serve within ${lvmdStartTimeoutMs} ms; it wrote:\n${output}`));
+    }, lvmdStartTimeoutMs);
+  });
+  try {
+    await serving;
+  } finally {
+    clearTimeout(timer);
+  }
+  const status = await checkHealth(socketPath, 30_000);
+  if (status !== ServingStatus.SERVING) {
+    child.kill("SIGKILL");
+    throw new Error(`lvmd logged that it serves but its health is ${ServingStatus[status]}; it wrote:\n${output}`);
   }
   return {
     child,

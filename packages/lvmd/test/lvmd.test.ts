@@ -250,7 +250,8 @@ device-classes:
     const client = createClient(lvmd.LVService, unixSocketTransport(hangingSocket));
     try {
       const hungLvcreate = async (): Promise<number> => {
-        const pid = await eventually("the hanging lvcreate to start", () => Promise.resolve(existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8")) : undefined));
+        const written = (): number => (existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8")) : 0);
+        const pid = await eventually("the hanging lvcreate to start", () => Promise.resolve(written() > 0 ? written() : undefined));
         unlinkSync(pidFile);
         return pid;
       };

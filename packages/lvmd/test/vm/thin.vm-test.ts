@@ -65,6 +65,8 @@ device-classes:
     expect((await vg.getFreeBytes({ deviceClass: "thin" })).freeBytes).toBe(BigInt(10 * poolBytes - 512 * MiB));
     const listed = (await vg.getLVList({ deviceClass: "thin" })).volumes;
     expect(listed.map((v) => [v.name, v.attr[0], v.attr[4], v.devMajor > 0])).toEqual([["t1", "V", "a", true]]);
+    // The answer is LVM's own report of the active LV, device numbers and attributes included, as upstream's is.
+    expect(created.volume).toMatchObject({ attr: listed[0]?.attr, devMajor: listed[0]?.devMajor, devMinor: listed[0]?.devMinor });
     expect((await vg.getLVList({ deviceClass: "thick" })).volumes).toEqual([]);
     expect(await codeOf(lv.createLV({ name: "t2", sizeBytes: BigInt(10 * poolBytes) }))).toBe(Code.ResourceExhausted);
   });
@@ -100,6 +102,7 @@ device-classes:
     expect(thick.volume?.path).toBe("/dev/vmvg/k1");
     const thickListed = (await vg.getLVList({ deviceClass: "thick" })).volumes;
     expect(thickListed.map((v) => [v.name, v.attr[4], v.devMajor > 0])).toEqual([["k1", "a", true]]);
+    expect(thick.volume).toMatchObject({ attr: thickListed[0]?.attr, devMajor: thickListed[0]?.devMajor, devMinor: thickListed[0]?.devMinor });
     for (const name of ["snap-rw", "snap-ro", "t1"]) await lv.removeLV({ name });
     await lv.removeLV({ name: "k1", deviceClass: "thick" });
     expect((await vg.getLVList({ deviceClass: "thin" })).volumes).toEqual([]);
