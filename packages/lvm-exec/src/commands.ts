@@ -86,6 +86,11 @@ export function tagArgs(lvPath: string, tags: readonly string[], action: "add" |
   return ["lvchange", ...tags.flatMap((tag) => [option, tag]), lvPath];
 }
 
+/** `-p r` makes the LV read-only (as a read-only snapshot is served). */
+export function readOnlyArgs(lvPath: string): string[] {
+  return ["lvchange", "-p", "r", lvPath];
+}
+
 export function activateArgs(lvPath: string, active: boolean): string[] {
   return ["lvchange", "-a", active ? "y" : "n", ...(active ? ["-K"] : []), lvPath];
 }

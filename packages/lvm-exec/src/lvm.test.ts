@@ -166,6 +166,12 @@ describe("the argv of every operation", () => {
     ]);
   });
 
+  it("makes an LV read-only", async () => {
+    const { lvm, calls } = recording(() => ok());
+    await lvm.setReadOnly({ vgName: "vg1", name: "snap" });
+    expect(calls.map((c) => c.argv)).toEqual([["lvm", "lvchange", "-p", "r", "vg1/snap"]]);
+  });
+
   it("activates (ignoring the activation-skip flag) and deactivates", async () => {
     const { lvm, calls } = recording(() => ok());
     await lvm.activateLogicalVolume({ vgName: "vg1", name: "lv" });

@@ -98,6 +98,8 @@ export interface Lvm {
   createSnapshot(request: CreateSnapshotRequest, options?: CallOptions): Promise<LogicalVolume>;
   addTags(request: TagsRequest, options?: CallOptions): Promise<void>;
   removeTags(request: TagsRequest, options?: CallOptions): Promise<void>;
+  /** Makes the LV read-only (`lvchange -p r`). */
+  setReadOnly(ref: LvRef, options?: CallOptions): Promise<void>;
   activateLogicalVolume(ref: LvRef, options?: CallOptions): Promise<void>;
   deactivateLogicalVolume(ref: LvRef, options?: CallOptions): Promise<void>;
 }
@@ -341,6 +343,10 @@ export function createLvm(options: LvmOptions = {}): Lvm {
     async removeTags(request, call = {}) {
       const path = lvRef(request);
       await run(commands.tagArgs(path, tagsOf(request.tags), "remove"), call);
+    },
+
+    async setReadOnly(ref, call = {}) {
+      await run(commands.readOnlyArgs(lvRef(ref)), call);
     },
 
     async activateLogicalVolume(ref, call = {}) {

@@ -231,7 +231,7 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
       const log = logger.child({ rpc: "CreateLVSnapshot", lv: name, source, deviceClass: dc.name });
       const snapshot = await store.mutate(
         dc.volumeGroup,
-        async (cached, { lvm, run, reread }) => {
+        async (cached, { lvm, reread }) => {
           const { vg, lv: origin } = await findLv(cached, reread, dc, source);
           if (origin === undefined) {
             throw new ConnectError(`source volume ${source} not found in device-class ${JSON.stringify(dc.name)}`, Code.NotFound);
@@ -271,7 +271,7 @@ export function createLvService({ config, store, logger }: LvServiceOptions): Lv
             }
             // Upstream's activation: a read-only snapshot gets its permission changed, a writable one is activated.
             if (readOnly) {
-              await run(["lvchange", "-p", "r", `${vg.name}/${name}`]);
+              await lvm.setReadOnly({ vgName: vg.name, name }, { signal });
             } else {
               await lvm.activateLogicalVolume({ vgName: vg.name, name }, { signal });
             }

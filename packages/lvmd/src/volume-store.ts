@@ -1,4 +1,4 @@
-import { createLvm, defaultTimeoutMs, LvmError, type Executor, type Lvm, type LvmOptions, type LogicalVolume, type VolumeGroupReport } from "@topolvm/lvm-exec";
+import { createLvm, type Executor, type Lvm, type LvmOptions, type LogicalVolume, type VolumeGroupReport } from "@topolvm/lvm-exec";
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import type { Inventory, LvRecord, VgRecord } from "./model.js";
@@ -16,7 +16,7 @@ export function vgRecordOf(report: VolumeGroupReport): VgRecord {
 }
 
 /** Converts one lvm-exec LV into the model's record (absent numbers become 0, absent names ""). */
-export function lvRecordOf(lv: LogicalVolume): LvRecord {
+function lvRecordOf(lv: LogicalVolume): LvRecord {
   return {
     name: lv.name,
     path: lv.path,
@@ -36,11 +36,6 @@ export function lvRecordOf(lv: LogicalVolume): LvRecord {
 export interface MutationContext {
   /** LVM operations whose commands are logged as this mutation's (pass the call's signal to each). */
   readonly lvm: Lvm;
-  /**
-   * Runs one LVM subcommand that lvm-exec has no operation for (argv after the lvm command; names already
-   * validated), stopped by the call's signal; rejects with LvmError CommandFailed unless it exits 0.
-   */
-  readonly run: (args: readonly string[]) => Promise<void>;
   /**
    * Re-reads the VG from LVM into the model and returns it: for decisions the model may be behind on (an LV made
    * by hand, or left behind before the last periodic re-read).
@@ -158,31 +153,6 @@ export function createVolumeStore(options: VolumeStoreOptions): VolumeStore {
   }
 
   const readLvm = createLvm({ ...options.lvm, executor: loggingExecutor(logger) });
-  const program = options.lvm.commandPrefix ?? [options.lvm.lvmBinary ?? "lvm"];
-  const commandEnv: Record<string, string> = {};
-  for (const [key, value] of Object.entries(options.lvm.env ?? process.env)) {
-    if (value !== undefined) {
-      commandEnv[key] = value;
-    }
-  }
-  // LVM's messages and number formats follow the locale; lvm-exec pins it the same way.
-  commandEnv.LC_ALL = "C";
-
-  async function runCommand(executor: Executor, args: readonly string[], signal: AbortSignal | undefined): Promise<void> {
-    const argv = [...program, ...args];
-    const timeoutMs = options.lvm.timeoutMs ?? defaultTimeoutMs;
-    const timeout = AbortSignal.timeout(timeoutMs);
-    signal?.throwIfAborted();
-    const result = await executor(argv, { env: commandEnv, timeoutMs, signal: signal === undefined ? timeout : AbortSignal.any([timeout, signal]) });
-    signal?.throwIfAborted();
-    if (result.exitCode !== 0) {
-      throw new LvmError("CommandFailed", `lvm ${args[0] ?? ""} failed: ${stderrSummary(result.stderr)}`, {
-        argv,
-        exitCode: result.exitCode,
-        stderr: result.stderr,
-      });
-    }
-  }
 
   function notify(): void {
     for (const listener of listeners) {
@@ -254,7 +224,6 @@ export function createVolumeStore(options: VolumeStoreOptions): VolumeStore {
       });
       const context: MutationContext = {
         lvm: createLvm({ ...options.lvm, executor }),
-        run: (args) => runCommand(executor, args, signal),
         reread: () => reread(vgName, signal),
       };
       let answer: Answer<T>;
