@@ -51,7 +51,10 @@ export function missingTopolvmBins(bins: readonly TopolvmBin[] = Object.keys(bin
   });
 }
 
-/** argv that runs a bin as its shebang would (`#!/usr/bin/env -S node FLAGS`), with this process's node. */
+/**
+ * argv that runs a bin as its shebang would (`#!/usr/bin/env -S [NAME=VALUE...] node FLAGS`), with this process's
+ * node: the variables the line sets go through env(1), so the process starts with them as it would from the line.
+ */
 export function topolvmBinArgv(bin: TopolvmBin, args: readonly string[]): string[] {
   const path = topolvmBinPath(bin);
   let first = "";
@@ -60,9 +63,13 @@ export function topolvmBinArgv(bin: TopolvmBin, args: readonly string[]): string
   } catch {
     throw new Error(`${bin} is not built (no ${path}): run \`npx nx run-many -t build\``);
   }
-  const words = first.replace(/^#!\S+(\s+-S)?\s+/, "").split(/\s+/);
-  const nodeFlags = words[0] === "node" ? words.slice(1).filter((word) => word !== "") : [];
-  return [process.execPath, ...nodeFlags, path, ...args];
+  const words = first.replace(/^#!\S+(\s+-S)?\s+/, "").split(/\s+/).filter((word) => word !== "");
+  const commandAt = words.findIndex((word) => !/^[A-Za-z_]\w*=/.test(word));
+  const assignments = words.slice(0, commandAt === -1 ? words.length : commandAt);
+  const command = words.slice(assignments.length);
+  const nodeFlags = command[0] === "node" ? command.slice(1) : [];
+  const withEnv = assignments.length === 0 ? [] : ["/usr/bin/env", ...assignments];
+  return [...withEnv, process.execPath, ...nodeFlags, path, ...args];
 }
 
 export interface ControllerFlags {
