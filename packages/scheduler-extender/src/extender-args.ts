@@ -25,7 +25,7 @@ export interface PodInfo {
 }
 
 /** A JSON object as JSON.parse gives it. */
-export type JsonObject = Readonly<Record<string, unknown>>;
+type JsonObject = Readonly<Record<string, unknown>>;
 
 /** A full Node of a request: what placement reads of it, and the object itself, to answer with. */
 export interface NodeObject extends CandidateNode {

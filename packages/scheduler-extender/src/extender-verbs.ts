@@ -40,7 +40,20 @@ export interface ExtenderHostPriority {
 }
 
 /** The reason of a name the node cache does not know. */
-export const notInCacheReason = "TopoLVM: node is not in topolvm-scheduler's node cache";
+const notInCacheReason = "TopoLVM: node is not in topolvm-scheduler's node cache";
+
+/**
+ * The failed nodes as the members of a JSON object. An object without a prototype starts out as a dictionary, so
+ * thousands of names go in without the shape changes Object.fromEntries goes through, and a node named `__proto__`
+ * is a member like any other.
+ */
+function failedNodesOf(failed: ReadonlyMap<string, string>): Record<string, string> {
+  const members = Object.create(null) as Record<string, string>;
+  for (const [name, reason] of failed) {
+    members[name] = reason;
+  }
+  return members;
+}
 
 /** The filter verb's answer when it cannot judge any node. */
 export function filterError(error: string): ExtenderFilterResult {
@@ -93,7 +106,7 @@ function filterByName(
   return {
     NodeNames: passed.map((node) => node.name),
     FailedNodes: {},
-    FailedAndUnresolvableNodes: Object.fromEntries(failed),
+    FailedAndUnresolvableNodes: failedNodesOf(failed),
     Error: "",
   };
 }
@@ -113,7 +126,7 @@ export function predicateVerb(args: ExtenderArgs, context: ExtenderContext): Ext
     Nodes: { items: passed.map((node) => node.object) },
     ...(args.nodeNames === undefined ? {} : { NodeNames: passed.map((node) => node.name) }),
     FailedNodes: {},
-    FailedAndUnresolvableNodes: Object.fromEntries(failed),
+    FailedAndUnresolvableNodes: failedNodesOf(failed),
     Error: "",
   };
 }

@@ -59,15 +59,10 @@ export function unfitCheckerOf(request: CapacityRequest): UnfitChecker {
   return { reasons, verdictOf: (nodeCapacities) => firstUnfit(classes, nodeCapacities) };
 }
 
-/** unfitReason for many nodes and one request, through its checker. */
-export function unfitReasonOf(request: CapacityRequest): (nodeCapacities: NodeCapacities) => string | undefined {
+/** Why a node cannot hold the request (see unfitCheckerOf), or undefined when it can. */
+function unfitReasonOf(request: CapacityRequest): (nodeCapacities: NodeCapacities) => string | undefined {
   const checker = unfitCheckerOf(request);
   return (nodeCapacities) => checker.reasons[checker.verdictOf(nodeCapacities) - 1];
-}
-
-/** Why a node cannot hold a pod's request (see unfitCheckerOf), or undefined when it can. */
-export function unfitReason(request: CapacityRequest, nodeCapacities: NodeCapacities): string | undefined {
-  return unfitReasonOf(request)(nodeCapacities);
 }
 
 /** Splits the candidate nodes into those with room for the request and those without; an empty request fits all. */

@@ -1,17 +1,15 @@
 import type { BufferPool } from "./buffer-pool.js";
 
 /**
- * Writes JSON text into one buffer. Answers to 5,000-node requests are made of thousands of short names and reasons
- * and, with full Node objects, megabytes of Nodes' JSON copied as they arrived: writing them in place is several
- * times faster than building objects for JSON.stringify, and a pooled buffer is not a fresh allocation per answer.
+ * Writes JSON text into one buffer, for the scan's answers (full-object-scan.ts): megabytes of Nodes' JSON copied as
+ * they arrived, and thousands of names and reasons. Written in place, they need no object per Node for
+ * JSON.stringify, and a pooled buffer is not a fresh allocation per answer.
  */
 export interface JsonWriter {
-  /** Appends JSON text as it is: punctuation, member names, JSON taken from a request. */
+  /** Appends ASCII JSON text as it is: punctuation, member names. */
   raw(text: string): void;
   /** Appends `bytes[start, end)`, JSON text taken from a request. */
   bytes(bytes: Buffer, start: number, end: number): void;
-  /** Appends `value` as a JSON string. */
-  string(value: string): void;
   /** Appends a non-negative integer. */
   integer(value: number): void;
   /** The text written so far; the writer must not be used afterwards. */
@@ -57,13 +55,7 @@ export function createJsonWriter(expectedBytes: number, pool: BufferPool): JsonW
     const target = out;
     let at = length;
     for (let i = 0; i < text.length; i++) {
-      const code = text.charCodeAt(i);
-      if (code > 0x7f) {
-        const encoded = Buffer.from(text);
-        copy(encoded, 0, encoded.length);
-        return;
-      }
-      target[at++] = code;
+      target[at++] = text.charCodeAt(i);
     }
     length = at;
   }
@@ -71,27 +63,6 @@ export function createJsonWriter(expectedBytes: number, pool: BufferPool): JsonW
   return {
     raw,
     bytes: copy,
-    string(value) {
-      // Room for every character escaped with a backslash, the only escape written here.
-      reserve(2 * value.length + 2);
-      const target = out;
-      let at = length;
-      target[at++] = 0x22;
-      for (let i = 0; i < value.length; i++) {
-        const code = value.charCodeAt(i);
-        if (code < 0x20 || code > 0x7e) {
-          // Controls and non-ASCII: rare in names and reasons, left to JSON.stringify.
-          raw(JSON.stringify(value));
-          return;
-        }
-        if (code === 0x22 || code === 0x5c) {
-          target[at++] = 0x5c;
-        }
-        target[at++] = code;
-      }
-      target[at++] = 0x22;
-      length = at;
-    },
     integer(value) {
       if (value >= 0 && value < 10) {
         // Scores are 0-10: most take one byte and no string.
