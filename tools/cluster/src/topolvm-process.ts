@@ -152,21 +152,46 @@ export function managedProcess(spec: ManagedProcessSpec): TopolvmProcess {
         return;
       }
       runStart = (await readLog(spec.logFile)).length;
-      await appendFile(spec.logFile, `${startMarker} ${new Date().toISOString()} ${spec.argv.join(" ")}\n`);
-      record = await startProcess(spec.name, spec.argv, {
-        logFile: spec.logFile,
-        env: { ...process.env, ...spec.env },
-      });
-      live.set(spec.name, record);
-      await recordInState(spec.stateDir, spec.name, record);
+      const launch = async (): Promise<ProcessRecord> => {
+        await appendFile(spec.logFile, `${startMarker} ${new Date().toISOString()} ${spec.argv.join(" ")}\n`);
+        const launched = await startProcess(spec.name, spec.argv, {
+          logFile: spec.logFile,
+          env: { ...process.env, ...spec.env },
+        });
+        live.set(spec.name, launched);
+        await recordInState(spec.stateDir, spec.name, launched);
+        return launched;
+      };
+      let current = await launch();
+      record = current;
       const started = Date.now();
       let waiting = "no answer yet";
       for (;;) {
         if (!handle.running()) {
-          throw new Error(
-            `${spec.name} (pid ${record.pid}) exited before it was ready; last lines of ${spec.logFile}:\n` +
-              tail(await currentRunLog(), 30),
-          );
+          if (spec.restartOnExit !== true || Date.now() - started > readyTimeoutMs) {
+            throw new Error(
+              `${spec.name} (pid ${current.pid}) exited before it was ready; last lines of ${spec.logFile}:\n` +
+                tail(await currentRunLog(), 30),
+            );
+          }
+          if (restarting) {
+            // The supervisor is starting it again already.
+            await sleep(200);
+            continue;
+          }
+          // A sidecar whose first connection to a slow driver's socket fails exits; kubelet would start it again.
+          restarting = true;
+          try {
+            await appendFile(spec.logFile, `--- exited before it was ready; restarting in ${backoffMs} ms, as kubelet would\n`);
+            await sleep(backoffMs);
+            backoffMs = Math.min(backoffMs * 2, 30_000);
+            restarts += 1;
+            current = await launch();
+            record = current;
+          } finally {
+            restarting = false;
+          }
+          continue;
         }
         try {
           const reason = await spec.ready();
@@ -179,7 +204,7 @@ export function managedProcess(spec: ManagedProcessSpec): TopolvmProcess {
         }
         if (Date.now() - started > readyTimeoutMs) {
           throw new Error(
-            `${spec.name} (pid ${record.pid}) was not ready after ${readyTimeoutMs} ms (${waiting}); ` +
+            `${spec.name} (pid ${current.pid}) was not ready after ${readyTimeoutMs} ms (${waiting}); ` +
               `last lines of ${spec.logFile}:\n${tail(await currentRunLog(), 30)}`,
           );
         }
