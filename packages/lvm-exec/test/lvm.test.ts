@@ -78,6 +78,15 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== "true")("lvm-exe
     expect(await lvm.listLogicalVolumes("vg1")).toEqual([]);
   });
 
+  it("creates and extends without reading back when asked, and makes an LV read-only", async () => {
+    await expect(lvm.createLogicalVolume({ vgName: "vg1", name: "quiet", sizeBytes: extent }, { readBack: false })).resolves.toBeUndefined();
+    await expect(lvm.extendLogicalVolume({ vgName: "vg1", name: "quiet", sizeBytes: 2 * extent }, { readBack: false })).resolves.toBeUndefined();
+    await lvm.setReadOnly({ vgName: "vg1", name: "quiet" });
+    const lv = await lvm.getLogicalVolume({ vgName: "vg1", name: "quiet" });
+    expect([lv.sizeBytes, lv.attr[1]]).toEqual([2 * extent, "r"]);
+    await lvm.removeLogicalVolume({ vgName: "vg1", name: "quiet" });
+  });
+
   it("creates an LV with the most tags allowed, and refuses one more before running lvcreate", async () => {
     const tags = Array.from({ length: maxTagCount }, (_, i) => `${"t".repeat(maxTagLength - 4)}${String(i).padStart(4, "0")}`);
     const created = await lvm.createLogicalVolume({ vgName: "small", name: "tagged-max", sizeBytes: extent, tags });
