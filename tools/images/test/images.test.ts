@@ -157,7 +157,7 @@ describe("image builds", () => {
     }
   }, 600_000);
 
-  it("make exactly the images the chart's defaults name, each container's command a bin of its image", async () => {
+  it("make exactly the images the chart's defaults name, each container's command a bin of its image that starts as the chart's user", async () => {
     const objects = await renderChart();
     const containers = objects.flatMap((object) => podContainers(object));
     const ours = containers.filter(({ image }) => image.startsWith(`${defaultRepository}/`));
@@ -169,14 +169,28 @@ describe("image builds", () => {
       expect({ image, bin: Object.keys(entry?.manifest.bin ?? {}).includes(command[0] ?? "") }).toEqual({ image, bin: true });
     }
     expect(new Set(ours.map(({ image }) => image))).toEqual(new Set(byReference.keys()));
+    // The chart runs some of them as its own non-root user (securityContext.runAsUser): the bins must start so.
+    for (const { image, command, user } of ours.filter((container) => container.user !== undefined)) {
+      const entry = byReference.get(image);
+      const result = await buildah(imagesCache, ["run", "--isolation", "chroot", "--user", user ?? "", entry?.container ?? "", "--", command[0] ?? "", "--version"]);
+      expect({ image, user, code: result.code, stderr: result.stderr }).toEqual({ image, user, code: 0, stderr: "" });
+    }
   }, 120_000);
 });
 
-/** The containers and init containers of a rendered workload with their image and command. */
-function podContainers(object: RenderedObject): { image: string; command: string[] }[] {
-  const spec = (object as { spec?: { template?: { spec?: { containers?: unknown[]; initContainers?: unknown[] } } } }).spec?.template?.spec;
+interface SecurityContext {
+  runAsUser?: number;
+  runAsGroup?: number;
+}
+
+/** The containers and init containers of a rendered workload: image, command and the uid:gid the chart runs it as. */
+function podContainers(object: RenderedObject): { image: string; command: string[]; user: string | undefined }[] {
+  const spec = (object as { spec?: { template?: { spec?: { containers?: unknown[]; initContainers?: unknown[]; securityContext?: SecurityContext } } } })
+    .spec?.template?.spec;
   return [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])].map((container) => {
-    const { image, command } = container as { image: string; command?: string[] };
-    return { image, command: command ?? [] };
+    const { image, command, securityContext } = container as { image: string; command?: string[]; securityContext?: SecurityContext };
+    const uid = securityContext?.runAsUser ?? spec?.securityContext?.runAsUser;
+    const gid = securityContext?.runAsGroup ?? spec?.securityContext?.runAsGroup ?? uid;
+    return { image, command: command ?? [], user: uid === undefined ? undefined : `${uid}:${gid ?? uid}` };
   });
 }
