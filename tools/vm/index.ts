@@ -22,6 +22,8 @@ export interface VmRunOptions {
   cwd?: string;
   memMiB?: number;
   cpus?: number;
+  /** Give the VM eth0 on QEMU's user network (10.0.2.15; the host's loopback answers at 10.0.2.2). Default false. */
+  network?: boolean;
   /** Called with each piece of the command's output as it arrives, e.g. to echo a long run live. */
   onOutput?: (stream: "stdout" | "stderr", chunk: string) => void;
 }
@@ -81,6 +83,7 @@ export async function runInVm(argv: readonly string[], options: VmRunOptions = {
   if (options.cwd !== undefined) args.push("--cwd", options.cwd);
   if (options.memMiB !== undefined) args.push("--mem", String(options.memMiB));
   if (options.cpus !== undefined) args.push("--cpus", String(options.cpus));
+  if (options.network === true) args.push("--net");
   for (const [name, value] of Object.entries(options.env ?? {})) args.push("--env", `${name}=${value}`);
   args.push("--", ...argv);
   try {
