@@ -72,7 +72,9 @@ describe("snapshots, restores and clones of thin volumes", { timeout: 900_000 },
       },
     });
     topolvm = await startTopolvm(cluster, {
-      scheduling: "capacity-tracking",
+      // Not "capacity-tracking": csi-provisioner publishes CSIStorageCapacity only for WaitForFirstConsumer classes,
+      // and these claims bind at once (Immediate: no pod, and no kubelet, is needed to provision them).
+      scheduling: "extender",
       deviceClasses: { [nodeName]: [{ name: "thick", default: true }, { name: "thin", thinPool: { name: "pool0", sizeBytes: 5 * gib, overprovisionRatio: 10 } }] },
       storageClasses: [
         { name: "topolvm-thin", deviceClass: "thin", fsType: "ext4", volumeBindingMode: "Immediate" },
